@@ -1,0 +1,87 @@
+//! Configuration: `tmc.toml` in the current directory, else in the user's config directory,
+//! then `TMC_*` environment variables, then command-line flags (highest).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+/// The whole `tmc.toml`. Unknown keys are errors, for the same reason as in the DSL.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// State directory (knowledge base, store, audit log).
+    pub data_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub rules: RulesConfig,
+    #[serde(default)]
+    pub draft: DraftConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesConfig {
+    /// Extra rule directories (organisation rules), added after the built-in set.
+    #[serde(default)]
+    pub dirs: Vec<PathBuf>,
+    /// Leave the built-in rules out (an organisation that maintains its own full set).
+    #[serde(default)]
+    pub no_builtin: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DraftConfig {
+    pub min_severity: Option<String>,
+}
+
+/// Where the configuration came from, for `tmc config`-style diagnostics.
+pub struct Loaded {
+    pub config: Config,
+    pub path: Option<PathBuf>,
+}
+
+pub fn load(explicit: Option<&Path>) -> Result<Loaded> {
+    let candidates: Vec<PathBuf> = match explicit {
+        Some(p) => vec![p.to_path_buf()],
+        None => {
+            let mut v = vec![PathBuf::from("tmc.toml")];
+            if let Some(dirs) = directories::ProjectDirs::from("dev", "tmc", "tmc") {
+                v.push(dirs.config_dir().join("tmc.toml"));
+            }
+            v
+        }
+    };
+    for path in candidates {
+        if path.is_file() {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading config {}", path.display()))?;
+            let config: Config =
+                toml::from_str(&text).with_context(|| format!("in config {}", path.display()))?;
+            return Ok(Loaded {
+                config,
+                path: Some(path),
+            });
+        }
+        if explicit.is_some() {
+            anyhow::bail!("config file {} not found", path.display());
+        }
+    }
+    Ok(Loaded {
+        config: Config::default(),
+        path: None,
+    })
+}
+
+/// The data directory: flag or `TMC_DATA_DIR` (clap fills both), then config, then platform.
+pub fn data_dir(flag: Option<&Path>, config: &Config) -> PathBuf {
+    if let Some(p) = flag {
+        return p.to_path_buf();
+    }
+    if let Some(p) = &config.data_dir {
+        return p.clone();
+    }
+    directories::ProjectDirs::from("dev", "tmc", "tmc")
+        .map(|d| d.data_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from(".tmc"))
+}

@@ -1,0 +1,220 @@
+//! `tmc`: the Threat Model Copilot command line.
+//!
+//! Exit codes (documented in `tmc --help` and README): 0 success, 1 the input has errors (or a
+//! CI gate failed), 2 usage error, 3 internal or I/O error.
+
+mod config;
+mod init;
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 success · 1 the model (or a gate) has errors · 2 usage error · 3 I/O or internal error
+
+Getting started:
+  tmc init --name \"My product\"         scaffold threatmodel.yaml
+  tmc validate threatmodel.yaml        check it, with file:line:column errors
+  tmc draft threatmodel.yaml           draft threats offline (rules engine)
+
+Configuration: ./tmc.toml, else the user config dir; TMC_* variables override; flags win.";
+
+#[derive(Parser)]
+#[command(
+    name = "tmc",
+    version,
+    about = "Threat Model Copilot: drafts STRIDE threat models from a system description and keeps security engineers in charge.",
+    after_help = AFTER_HELP
+)]
+struct Cli {
+    /// Config file (default: ./tmc.toml, then the user config directory).
+    #[arg(long, global = true, env = "TMC_CONFIG")]
+    config: Option<PathBuf>,
+    /// State directory for knowledge base, store and audit log.
+    #[arg(long, global = true, env = "TMC_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Print only errors.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Scaffold a commented threatmodel.yaml for a new product.
+    Init(init::InitArgs),
+    /// Check a model: syntax, references, boundaries, and design lints.
+    Validate {
+        /// Model files (YAML or JSON).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutputFormat,
+        /// Treat warnings as errors (for CI).
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// Print a JSON Schema: of the model DSL (for editors) or of the draft output.
+    Schema {
+        #[arg(value_enum, default_value = "model")]
+        which: SchemaKind,
+    },
+    /// Print shell completions.
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SchemaKind {
+    Model,
+    Draft,
+}
+
+/// An error that decides its own exit code.
+#[derive(Debug)]
+struct Exit(u8);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(Exit(code)) = e.downcast_ref::<Exit>() {
+                return ExitCode::from(*code);
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let loaded = config::load(cli.config.as_deref())?;
+    let _data_dir = config::data_dir(cli.data_dir.as_deref(), &loaded.config);
+    match cli.command {
+        Command::Init(args) => init::run(args, cli.quiet),
+        Command::Validate {
+            files,
+            format,
+            deny_warnings,
+        } => validate(&files, format, deny_warnings, cli.quiet),
+        Command::Schema { which } => {
+            let schema = match which {
+                SchemaKind::Model => tmc_dsl::schema::model_schema(),
+                SchemaKind::Draft => tmc_dsl::schema::draft_schema(),
+            };
+            println!("{}", serde_json::to_string_pretty(&schema)?);
+            Ok(())
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "tmc", &mut std::io::stdout());
+            Ok(())
+        }
+    }
+}
+
+/// Reads a file with the model size limit applied before reading it whole.
+pub fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
+    if meta.len() > limit as u64 {
+        anyhow::bail!(
+            "{}: file is {} bytes; the limit is {limit} bytes",
+            path.display(),
+            meta.len()
+        );
+    }
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn validate(files: &[PathBuf], format: OutputFormat, deny_warnings: bool, quiet: bool) -> Result<()> {
+    let mut all = Vec::new();
+    let mut failed = false;
+    for path in files {
+        let name = path.display().to_string();
+        let bytes = match read_bounded(path, tmc_dsl::MAX_MODEL_BYTES) {
+            Ok(b) => b,
+            Err(e) => {
+                all.push(tmc_dsl::Diagnostic {
+                    level: tmc_dsl::Level::Error,
+                    code: "io",
+                    message: format!("{e:#}"),
+                    file: name.clone(),
+                    line: 0,
+                    column: 0,
+                    element: None,
+                    help: None,
+                });
+                failed = true;
+                continue;
+            }
+        };
+        let diags = match tmc_dsl::parse_model(&bytes, &name) {
+            Ok(parsed) => tmc_dsl::validate(&parsed),
+            Err(errors) => errors.0,
+        };
+        if diags
+            .iter()
+            .any(|d| d.is_error() || (deny_warnings && d.level == tmc_dsl::Level::Warning))
+        {
+            failed = true;
+        }
+        all.extend(diags);
+    }
+    match format {
+        OutputFormat::Json => {
+            let report = serde_json::json!({
+                "ok": !failed,
+                "errors": all.iter().filter(|d| d.is_error()).count(),
+                "warnings": all.iter().filter(|d| !d.is_error()).count(),
+                "diagnostics": all,
+            });
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        OutputFormat::Text => {
+            let mut err = std::io::stderr().lock();
+            for d in &all {
+                if quiet && !d.is_error() {
+                    continue;
+                }
+                writeln!(err, "{d}")?;
+            }
+            let errors = all.iter().filter(|d| d.is_error()).count();
+            let warnings = all.len() - errors;
+            if !quiet {
+                let color = std::io::stderr().is_terminal();
+                let (on, off) = if color && errors > 0 {
+                    ("\x1b[31m", "\x1b[0m")
+                } else {
+                    ("", "")
+                };
+                writeln!(
+                    err,
+                    "{on}{} file(s): {errors} error(s), {warnings} warning(s){off}",
+                    files.len()
+                )?;
+            }
+        }
+    }
+    if failed {
+        return Err(Exit(1).into());
+    }
+    Ok(())
+}

@@ -1,0 +1,317 @@
+//! The draft threat model: what `tmc draft` writes and every later stage (review, export,
+//! evaluation, knowledge base) reads.
+//!
+//! Threat ids are derived from the rule and the target, never from a counter, so that review
+//! decisions attach to the same threat after the model is edited and re-drafted.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::system::Product;
+
+/// Version of the draft JSON format.
+pub const DRAFT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Draft {
+    pub draft_version: u32,
+    pub product: Product,
+    /// Path of the model file the draft was made from, as given on the command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_file: Option<String>,
+    /// What produced this draft: engine version, rule-set digest, mode.
+    pub generator: Generator,
+    pub threats: Vec<Threat>,
+    /// Threats a declared control removed, kept so reviewers see why they are absent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppressed: Vec<SuppressedThreat>,
+    /// Element × STRIDE counts, including zeros, so gaps are visible.
+    pub coverage: Vec<CoverageRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Generator {
+    pub tool: String,
+    pub version: String,
+    pub mode: String,
+    pub rules_loaded: usize,
+    /// Hex digest of the rule set, so two drafts can be compared knowing whether rules changed.
+    pub ruleset_digest: String,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+pub enum Stride {
+    #[serde(rename = "S")]
+    Spoofing,
+    #[serde(rename = "T")]
+    Tampering,
+    #[serde(rename = "R")]
+    Repudiation,
+    #[serde(rename = "I")]
+    InformationDisclosure,
+    #[serde(rename = "D")]
+    DenialOfService,
+    #[serde(rename = "E")]
+    ElevationOfPrivilege,
+}
+
+impl Stride {
+    pub const ALL: [Stride; 6] = [
+        Stride::Spoofing,
+        Stride::Tampering,
+        Stride::Repudiation,
+        Stride::InformationDisclosure,
+        Stride::DenialOfService,
+        Stride::ElevationOfPrivilege,
+    ];
+
+    pub fn letter(self) -> char {
+        match self {
+            Stride::Spoofing => 'S',
+            Stride::Tampering => 'T',
+            Stride::Repudiation => 'R',
+            Stride::InformationDisclosure => 'I',
+            Stride::DenialOfService => 'D',
+            Stride::ElevationOfPrivilege => 'E',
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stride::Spoofing => "Spoofing",
+            Stride::Tampering => "Tampering",
+            Stride::Repudiation => "Repudiation",
+            Stride::InformationDisclosure => "Information disclosure",
+            Stride::DenialOfService => "Denial of service",
+            Stride::ElevationOfPrivilege => "Elevation of privilege",
+        }
+    }
+
+    /// Parses a letter or a full name, case-insensitively ("I", "information disclosure").
+    pub fn parse(text: &str) -> Option<Stride> {
+        let t = text.trim().to_ascii_lowercase();
+        let t = t.replace(['-', '_'], " ");
+        Some(match t.as_str() {
+            "s" | "spoofing" => Stride::Spoofing,
+            "t" | "tampering" => Stride::Tampering,
+            "r" | "repudiation" => Stride::Repudiation,
+            "i" | "information disclosure" | "informationdisclosure" | "disclosure" => {
+                Stride::InformationDisclosure
+            }
+            "d" | "denial of service" | "denialofservice" | "dos" => Stride::DenialOfService,
+            "e" | "elevation of privilege" | "elevationofprivilege" | "elevation" => {
+                Stride::ElevationOfPrivilege
+            }
+            _ => return None,
+        })
+    }
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Severity> {
+        Some(match text.trim().to_ascii_lowercase().as_str() {
+            "info" | "informational" | "note" => Severity::Info,
+            "low" => Severity::Low,
+            "medium" | "moderate" => Severity::Medium,
+            "high" | "elevated" => Severity::High,
+            "critical" | "very high" | "very-high" => Severity::Critical,
+            _ => return None,
+        })
+    }
+
+    /// Ordinal used when comparing severities "within one level".
+    pub fn rank(self) -> i32 {
+        self as i32
+    }
+}
+
+/// What a threat is about: a component, a flow, a data asset or a trust boundary.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+pub struct TargetRef {
+    pub kind: TargetKind,
+    pub id: String,
+    /// Display name at drafting time, so reports read without the model at hand.
+    pub name: String,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetKind {
+    Component,
+    Flow,
+    Data,
+    Boundary,
+}
+
+/// External catalogue references.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct References {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cwe: Vec<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capec: Vec<u32>,
+    /// OWASP Top 10 2021 categories, e.g. "A01".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owasp_top10_2021: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owasp_top10_2025: Vec<String>,
+    /// OWASP API Security Top 10 2023, e.g. "API1".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owasp_api_2023: Vec<String>,
+    /// OWASP Top 10 for LLM Applications 2025, e.g. "LLM01".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owasp_llm_2025: Vec<String>,
+}
+
+/// One input to the severity computation, shown so a reviewer can disagree with a reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SeverityFactor {
+    /// Which part of the score it changes.
+    pub applies_to: FactorAxis,
+    pub name: String,
+    /// The value seen in the model, e.g. "restricted" or "internet-facing".
+    pub value: String,
+    /// Points added (or removed) on the axis.
+    pub delta: i32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FactorAxis {
+    Likelihood,
+    Impact,
+}
+
+/// Severity = likelihood × impact, each on 1..=5, with the factors that moved them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SeverityAssessment {
+    pub level: Severity,
+    pub likelihood: u8,
+    pub impact: u8,
+    pub score: u8,
+    pub factors: Vec<SeverityFactor>,
+    /// Set when a declared control lowered the severity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downgraded_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum MitigationStatus {
+    #[default]
+    Proposed,
+    Implemented,
+    Verified,
+    NotApplicable,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Mitigation {
+    pub id: String,
+    pub text: String,
+    /// OWASP ASVS requirement ids (e.g. "V2.1.1" for 4.0.3, "V6.2.1" for 5.0).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub asvs: Vec<String>,
+    #[serde(default)]
+    pub status: MitigationStatus,
+}
+
+/// Where a threat came from; every threat has one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "source", rename_all = "kebab-case")]
+pub enum Provenance {
+    /// The offline rule engine.
+    Rule {
+        rule_id: String,
+        /// Attribute values that made the rule fire, e.g. `component.authentication = "none"`.
+        triggered_by: BTreeMap<String, String>,
+    },
+    /// Brought in by an importer from another tool's threat model.
+    Import { format: String, source_id: String },
+    /// Suggested by a language model.
+    Model {
+        provider: String,
+        model: String,
+        prompt_version: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        retrieved: Vec<String>,
+    },
+    /// Suggested from the knowledge base (a past reviewed threat).
+    KnowledgeBase { source_ids: Vec<String> },
+}
+
+/// Review state of a threat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ThreatStatus {
+    #[default]
+    Draft,
+    Accepted,
+    Rejected,
+    Mitigated,
+    /// Imported from a tool that marked it not applicable.
+    NotApplicable,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Threat {
+    /// Stable id: `<rule id>@<target id>` (or a group key); survives re-drafting.
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub stride: Vec<Stride>,
+    pub targets: Vec<TargetRef>,
+    pub references: References,
+    pub severity: SeverityAssessment,
+    pub mitigations: Vec<Mitigation>,
+    pub provenance: Provenance,
+    #[serde(default)]
+    pub status: ThreatStatus,
+}
+
+/// A threat that a declared control removed from the draft.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SuppressedThreat {
+    pub id: String,
+    pub title: String,
+    pub rule_id: String,
+    pub targets: Vec<TargetRef>,
+    /// The control that removed it, in the rule's words.
+    pub reason: String,
+}
+
+/// Count of threats per element and STRIDE letter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CoverageRow {
+    pub target: TargetRef,
+    /// Counts indexed by STRIDE letter ("S".."E"); letters that do not apply are absent.
+    pub counts: BTreeMap<String, u32>,
+}
