@@ -38,6 +38,7 @@ pub struct DraftConfig {
 /// Where the configuration came from, for `tmc config`-style diagnostics.
 pub struct Loaded {
     pub config: Config,
+    #[allow(dead_code)] // shown by a future `tmc config` command
     pub path: Option<PathBuf>,
 }
 

@@ -5,6 +5,7 @@
 
 mod config;
 mod init;
+mod rules_cmd;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -45,8 +46,16 @@ struct Cli {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum OutputFormat {
+pub enum OutputFormat {
     Text,
+    Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DraftFormat {
+    /// Markdown report for reviewers.
+    Md,
+    /// Canonical draft JSON (schema: `tmc schema draft`).
     Json,
 }
 
@@ -70,8 +79,52 @@ enum Command {
         #[arg(value_enum, default_value = "model")]
         which: SchemaKind,
     },
+    /// Draft a threat model offline with the rule engine.
+    Draft {
+        /// Model file (YAML or JSON).
+        file: PathBuf,
+        /// Output format on stdout or in --out.
+        #[arg(long, value_enum)]
+        format: Option<DraftFormat>,
+        /// Write to this file (format from --format, else from the extension).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Write both `draft.json` and `report.md` into this directory.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+        /// Leave out threats below this severity (info, low, medium, high, critical).
+        #[arg(long)]
+        min_severity: Option<String>,
+        #[command(flatten)]
+        rules: RuleArgs,
+    },
+    /// Inspect, lint and test rules.
+    Rules {
+        #[command(subcommand)]
+        command: rules_cmd::RulesCommand,
+        #[command(flatten)]
+        rules: RuleArgs,
+    },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(clap::Args, Clone)]
+struct RuleArgs {
+    /// Extra rule directory (organisation rules); repeatable. Same ids override built-ins.
+    #[arg(long = "rules", value_name = "DIR")]
+    dirs: Vec<PathBuf>,
+    /// Use only the rules from --rules / config, not the built-in set.
+    #[arg(long)]
+    no_builtin_rules: bool,
+}
+
+impl RuleArgs {
+    fn load(&self, cfg: &config::Config) -> Result<tmc_engine::RuleSet> {
+        let mut dirs = cfg.rules.dirs.clone();
+        dirs.extend(self.dirs.iter().cloned());
+        rules_cmd::load_rules(&dirs, self.no_builtin_rules || cfg.rules.no_builtin)
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -82,7 +135,7 @@ enum SchemaKind {
 
 /// An error that decides its own exit code.
 #[derive(Debug)]
-struct Exit(u8);
+pub struct Exit(pub u8);
 
 impl std::fmt::Display for Exit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -124,11 +177,83 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&schema)?);
             Ok(())
         }
+        Command::Draft {
+            file,
+            format,
+            out,
+            out_dir,
+            min_severity,
+            rules,
+        } => {
+            let min = min_severity.or(loaded.config.draft.min_severity.clone());
+            let min = match min {
+                Some(m) => Some(tmc_model::Severity::parse(&m).ok_or_else(|| {
+                    anyhow::anyhow!("--min-severity must be info, low, medium, high or critical")
+                })?),
+                None => None,
+            };
+            let set = rules.load(&loaded.config)?;
+            let model = rules_cmd::load_model(&file)?;
+            let opts = tmc_engine::DraftOptions {
+                min_severity: min,
+                source_file: Some(file.display().to_string()),
+            };
+            let draft = tmc_engine::draft(&model, &set, &opts);
+            write_draft(&draft, format, out.as_deref(), out_dir.as_deref(), cli.quiet)
+        }
+        Command::Rules { command, rules } => rules_cmd::run(command, rules.load(&loaded.config)),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "tmc", &mut std::io::stdout());
             Ok(())
         }
     }
+}
+
+fn write_draft(
+    draft: &tmc_model::Draft,
+    format: Option<DraftFormat>,
+    out: Option<&Path>,
+    out_dir: Option<&Path>,
+    quiet: bool,
+) -> Result<()> {
+    let render = |f: DraftFormat| -> Result<String> {
+        Ok(match f {
+            DraftFormat::Json => tmc_report::to_json(draft)?,
+            DraftFormat::Md => tmc_report::markdown::render(draft),
+        })
+    };
+    if let Some(dir) = out_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (name, f) in [("draft.json", DraftFormat::Json), ("report.md", DraftFormat::Md)] {
+            let p = dir.join(name);
+            std::fs::write(&p, render(f)?).with_context(|| format!("writing {}", p.display()))?;
+        }
+    }
+    if let Some(path) = out {
+        let f = format.unwrap_or(
+            if path.extension().and_then(|e| e.to_str()) == Some("json") {
+                DraftFormat::Json
+            } else {
+                DraftFormat::Md
+            },
+        );
+        std::fs::write(path, render(f)?).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if out.is_none() && out_dir.is_none() {
+        print!("{}", render(format.unwrap_or(DraftFormat::Md))?);
+    } else if !quiet {
+        let crit = draft
+            .threats
+            .iter()
+            .filter(|t| t.severity.level >= tmc_model::Severity::High)
+            .count();
+        eprintln!(
+            "{} threats ({crit} high or critical), {} suppressed by declared controls",
+            draft.threats.len(),
+            draft.suppressed.len()
+        );
+    }
+    Ok(())
 }
 
 /// Reads a file with the model size limit applied before reading it whole.

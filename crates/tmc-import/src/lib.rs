@@ -10,6 +10,16 @@ use std::collections::BTreeMap;
 
 use tmc_model::{SystemModel, Threat};
 
+mod diagram;
+pub mod drawio;
+pub mod mermaid;
+pub mod plantuml;
+
+mod builder;
+pub mod otm;
+pub mod threat_composer;
+pub mod threat_dragon;
+
 /// Largest input any importer reads; checked before parsing.
 pub const MAX_IMPORT_BYTES: usize = 16 * 1024 * 1024;
 

@@ -1,0 +1,403 @@
+//! Running a rule set over a model to produce a draft.
+
+use std::collections::{BTreeMap, HashMap};
+
+use sha2::{Digest, Sha256};
+use tmc_model::{
+    CoverageRow, Draft, ElementKind, Generator, Mitigation, MitigationStatus, Provenance, Severity,
+    Stride, SuppressedThreat, SystemModel, TargetKind, TargetRef, Threat, ThreatStatus,
+    DRAFT_VERSION,
+};
+
+use crate::attrs::{self, Attr, Subject, TargetType};
+use crate::expr::Expr;
+use crate::facts::Facts;
+use crate::rules::{ControlEffect, GroupBy, Rule, RuleError, load_rule_file};
+use crate::severity;
+
+include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
+
+/// A loaded, compiled set of rules.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+    hasher_input: Vec<(String, String)>,
+}
+
+impl RuleSet {
+    /// The rules shipped in `rules/`.
+    pub fn builtin() -> Result<RuleSet, Vec<RuleError>> {
+        let mut set = RuleSet::default();
+        for (name, text) in BUILTIN_RULE_FILES {
+            set.add_file(text, &format!("rules/{name}"))?;
+        }
+        Ok(set)
+    }
+
+    /// Adds (or, for an existing id, replaces) the rules of one file.
+    pub fn add_file(&mut self, text: &str, file: &str) -> Result<(), Vec<RuleError>> {
+        let rules = load_rule_file(text, file)?;
+        let mut seen: HashMap<&str, &str> = HashMap::new();
+        let mut dup = Vec::new();
+        for r in &rules {
+            if let Some(prev) = seen.insert(&r.spec.id, &r.origin) {
+                dup.push(RuleError {
+                    file: file.to_string(),
+                    line: r.origin.rsplit(':').next().and_then(|l| l.parse().ok()).unwrap_or(0),
+                    column: 1,
+                    rule: Some(r.spec.id.clone()),
+                    message: format!("duplicate rule id (first defined at {prev})"),
+                });
+            }
+        }
+        if !dup.is_empty() {
+            return Err(dup);
+        }
+        for r in rules {
+            if let Some(existing) = self.rules.iter_mut().find(|e| e.spec.id == r.spec.id) {
+                *existing = r;
+            } else {
+                self.rules.push(r);
+            }
+        }
+        self.hasher_input.push((file.to_string(), text.to_string()));
+        Ok(())
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.spec.id == id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// SHA-256 over the rule files' names and contents, hex, first 16 digits.
+    pub fn digest(&self) -> String {
+        let mut h = Sha256::new();
+        for (name, text) in &self.hasher_input {
+            h.update(name.as_bytes());
+            h.update([0]);
+            h.update(text.as_bytes());
+            h.update([0]);
+        }
+        h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Options for one draft.
+#[derive(Debug, Clone, Default)]
+pub struct DraftOptions {
+    pub min_severity: Option<Severity>,
+    pub source_file: Option<String>,
+}
+
+/// One rule firing on one subject, before grouping.
+struct Hit {
+    threat: Threat,
+    group_key: Option<String>,
+}
+
+/// Drafts a threat model. Pure: no I/O, deterministic for a given model and rule set.
+pub fn draft(model: &SystemModel, rules: &RuleSet, opts: &DraftOptions) -> Draft {
+    let facts = Facts::new(model);
+    let mut hits: Vec<Hit> = Vec::new();
+    let mut suppressed = Vec::new();
+
+    for rule in &rules.rules {
+        let subjects: Vec<Subject> = match rule.spec.target {
+            TargetType::Component => (0..facts.components.len())
+                .filter(|i| facts.components[*i].component.in_scope)
+                .map(Subject::Component)
+                .collect(),
+            TargetType::Flow => (0..facts.flows.len())
+                .filter(|i| {
+                    let f = &facts.flows[*i];
+                    facts.components[f.source].component.in_scope
+                        || facts.components[f.destination].component.in_scope
+                })
+                .map(Subject::Flow)
+                .collect(),
+            TargetType::Data => (0..facts.data.len()).map(Subject::Data).collect(),
+        };
+        for subject in subjects {
+            if !attrs::eval(&facts, subject, &rule.when).truthy() {
+                continue;
+            }
+            let target = target_ref(&facts, subject);
+            let id = threat_id(rule, &facts, subject, &target);
+            let mut downgrade = None;
+            let mut suppress = None;
+            for (cond, spec) in &rule.controls {
+                if attrs::eval(&facts, subject, cond).truthy() {
+                    match spec.effect {
+                        ControlEffect::Suppress => {
+                            suppress = Some(spec.note.clone());
+                            break;
+                        }
+                        ControlEffect::Downgrade => {
+                            if downgrade.is_none() {
+                                downgrade = Some(spec.note.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            let title = rule.title.render(&facts, subject);
+            if let Some(reason) = suppress {
+                suppressed.push(SuppressedThreat {
+                    id,
+                    title,
+                    rule_id: rule.spec.id.clone(),
+                    targets: vec![target],
+                    reason,
+                });
+                continue;
+            }
+            let severity =
+                severity::assess(&facts, subject, rule.spec.likelihood, rule.spec.impact, downgrade);
+            let mitigations = rule
+                .mitigations
+                .iter()
+                .map(|(cond, m)| Mitigation {
+                    id: m.id.clone(),
+                    text: m.text.split_whitespace().collect::<Vec<_>>().join(" "),
+                    asvs: m.asvs.clone(),
+                    status: match cond {
+                        Some(c) if attrs::eval(&facts, subject, c).truthy() => {
+                            MitigationStatus::Implemented
+                        }
+                        _ => MitigationStatus::Proposed,
+                    },
+                })
+                .collect();
+            let group_key = match (rule.spec.group_by, subject) {
+                (Some(GroupBy::Destination), Subject::Flow(i)) => {
+                    Some(facts.model.components[facts.flows[i].destination].id.clone())
+                }
+                (Some(GroupBy::Source), Subject::Flow(i)) => {
+                    Some(facts.model.components[facts.flows[i].source].id.clone())
+                }
+                _ => None,
+            };
+            hits.push(Hit {
+                threat: Threat {
+                    id,
+                    title,
+                    description: rule.description.render(&facts, subject),
+                    stride: rule.stride.clone(),
+                    targets: vec![target],
+                    references: rule.references.clone(),
+                    severity,
+                    mitigations,
+                    provenance: Provenance::Rule {
+                        rule_id: rule.spec.id.clone(),
+                        triggered_by: triggered_by(&facts, subject, &rule.when),
+                    },
+                    status: ThreatStatus::Draft,
+                },
+                group_key,
+            });
+        }
+    }
+
+    let mut threats = group(hits);
+    if let Some(min) = opts.min_severity {
+        threats.retain(|t| t.severity.level >= min);
+    }
+    // Most severe first; ties by id so output is stable.
+    threats.sort_by(|a, b| {
+        b.severity
+            .score
+            .cmp(&a.severity.score)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    suppressed.sort_by(|a, b| a.id.cmp(&b.id));
+    let coverage = coverage(&facts, &threats);
+    Draft {
+        draft_version: DRAFT_VERSION,
+        product: model.product.clone(),
+        source_file: opts.source_file.clone(),
+        generator: Generator {
+            tool: "tmc".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            mode: "rules".into(),
+            rules_loaded: rules.len(),
+            ruleset_digest: rules.digest(),
+        },
+        threats,
+        suppressed,
+        coverage,
+    }
+}
+
+fn threat_id(rule: &Rule, facts: &Facts, subject: Subject, target: &TargetRef) -> String {
+    match (rule.spec.group_by, subject) {
+        (Some(GroupBy::Destination), Subject::Flow(i)) => format!(
+            "{}@to:{}",
+            rule.spec.id, facts.model.components[facts.flows[i].destination].id
+        ),
+        (Some(GroupBy::Source), Subject::Flow(i)) => format!(
+            "{}@from:{}",
+            rule.spec.id, facts.model.components[facts.flows[i].source].id
+        ),
+        _ => format!("{}@{}", rule.spec.id, target.id),
+    }
+}
+
+fn target_ref(facts: &Facts, subject: Subject) -> TargetRef {
+    match subject {
+        Subject::Component(i) => {
+            let c = facts.components[i].component;
+            TargetRef {
+                kind: TargetKind::Component,
+                id: c.id.clone(),
+                name: c.name.clone(),
+            }
+        }
+        Subject::Flow(i) => {
+            let f = facts.flows[i].flow;
+            let name = f.name.clone().unwrap_or_else(|| {
+                format!(
+                    "{} → {}",
+                    facts.components[facts.flows[i].source].component.name,
+                    facts.components[facts.flows[i].destination].component.name
+                )
+            });
+            TargetRef {
+                kind: TargetKind::Flow,
+                id: f.id.clone(),
+                name,
+            }
+        }
+        Subject::Data(i) => {
+            let d = facts.data[i].asset;
+            TargetRef {
+                kind: TargetKind::Data,
+                id: d.id.clone(),
+                name: d.name.clone(),
+            }
+        }
+    }
+}
+
+/// The attribute values a condition read, rendered, so the draft shows why a rule fired.
+fn triggered_by(facts: &Facts, subject: Subject, cond: &Expr<Attr>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for attr in cond.paths() {
+        let v = attrs::value(facts, subject, *attr);
+        out.insert(attr_name(*attr), v.render());
+    }
+    out
+}
+
+fn attr_name(a: Attr) -> String {
+    use crate::attrs::{CompField, CompRole, DataField, FlowField, ProductField};
+    let comp = |f: CompField| {
+        CompField::ALL
+            .iter()
+            .find(|(v, _, _)| *v == f)
+            .map(|(_, n, _)| *n)
+            .unwrap_or("?")
+    };
+    match a {
+        Attr::Comp(CompRole::Target, f) => format!("component.{}", comp(f)),
+        Attr::Comp(CompRole::Source, f) => format!("flow.source.{}", comp(f)),
+        Attr::Comp(CompRole::Destination, f) => format!("flow.destination.{}", comp(f)),
+        Attr::Flow(f) => format!(
+            "flow.{}",
+            FlowField::ALL.iter().find(|(v, _, _)| *v == f).map(|(_, n, _)| *n).unwrap_or("?")
+        ),
+        Attr::Data(f) => format!(
+            "data.{}",
+            DataField::ALL.iter().find(|(v, _, _)| *v == f).map(|(_, n, _)| *n).unwrap_or("?")
+        ),
+        Attr::Product(f) => format!(
+            "product.{}",
+            ProductField::ALL.iter().find(|(v, _, _)| *v == f).map(|(_, n, _)| *n).unwrap_or("?")
+        ),
+    }
+}
+
+/// Merges hits of grouped rules that share a key: one threat naming every flow.
+fn group(hits: Vec<Hit>) -> Vec<Threat> {
+    let mut out: Vec<Threat> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut extra: HashMap<usize, Vec<String>> = HashMap::new();
+    for hit in hits {
+        match hit.group_key {
+            None => out.push(hit.threat),
+            Some(_) => {
+                if let Some(&i) = index.get(&hit.threat.id) {
+                    let t = &mut out[i];
+                    extra.entry(i).or_default().push(hit.threat.targets[0].name.clone());
+                    t.targets.extend(hit.threat.targets);
+                    if hit.threat.severity.score > t.severity.score {
+                        t.severity = hit.threat.severity;
+                    }
+                } else {
+                    index.insert(hit.threat.id.clone(), out.len());
+                    out.push(hit.threat);
+                }
+            }
+        }
+    }
+    for (i, names) in extra {
+        let t = &mut out[i];
+        t.description = format!(
+            "{} The same applies to {} more flow(s): {}.",
+            t.description,
+            names.len(),
+            attrs::join_names(&names)
+        );
+    }
+    out
+}
+
+/// STRIDE letters that apply to an element kind (STRIDE per element).
+pub fn applicable(kind: Option<ElementKind>) -> &'static [Stride] {
+    use Stride::*;
+    match kind {
+        Some(ElementKind::ExternalEntity) => &[Spoofing, Repudiation],
+        Some(ElementKind::Process) => &Stride::ALL,
+        Some(ElementKind::DataStore) => &[Tampering, Repudiation, InformationDisclosure, DenialOfService],
+        None => &[Tampering, InformationDisclosure, DenialOfService],
+    }
+}
+
+fn coverage(facts: &Facts, threats: &[Threat]) -> Vec<CoverageRow> {
+    let mut counts: HashMap<(TargetKind, String), BTreeMap<String, u32>> = HashMap::new();
+    for t in threats {
+        for target in &t.targets {
+            let row = counts.entry((target.kind, target.id.clone())).or_default();
+            for s in &t.stride {
+                *row.entry(s.letter().to_string()).or_default() += 1;
+            }
+        }
+    }
+    let mut rows = Vec::new();
+    let mut push = |target: TargetRef, kind: Option<ElementKind>| {
+        let mut c = counts.remove(&(target.kind, target.id.clone())).unwrap_or_default();
+        for s in applicable(kind) {
+            c.entry(s.letter().to_string()).or_default();
+        }
+        rows.push(CoverageRow { target, counts: c });
+    };
+    for (i, cf) in facts.components.iter().enumerate() {
+        if cf.component.in_scope {
+            push(target_ref(facts, Subject::Component(i)), Some(cf.component.kind));
+        }
+    }
+    for i in 0..facts.flows.len() {
+        push(target_ref(facts, Subject::Flow(i)), None);
+    }
+    rows
+}

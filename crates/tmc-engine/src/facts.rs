@@ -1,0 +1,250 @@
+//! Facts derived once per model so that rule evaluation is a table lookup, not a graph walk.
+//! Building them is O(components + flows + data references); everything after is per-rule.
+
+use std::collections::HashMap;
+
+use tmc_model::topology::{Topology, trust_rank};
+use tmc_model::{
+    AuthScheme, Classification, Component, DataAsset, ElementKind, Encryption, Flow, SystemModel,
+    TrustZone,
+};
+
+/// Data-related facts shared by components and flows.
+#[derive(Debug, Clone, Default)]
+pub struct DataSummary {
+    pub names: Vec<String>,
+    pub max_classification: Option<Classification>,
+    pub pii: bool,
+    pub credentials: bool,
+    pub financial: bool,
+}
+
+impl DataSummary {
+    fn add(&mut self, d: &DataAsset) {
+        if self.names.iter().any(|n| n == &d.name) {
+            return;
+        }
+        self.names.push(d.name.clone());
+        self.max_classification = self.max_classification.max(Some(d.classification));
+        self.pii |= d.pii == Some(true);
+        self.credentials |= d.credentials == Some(true);
+        self.financial |= d.financial == Some(true);
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ComponentFacts<'m> {
+    pub component: &'m Component,
+    pub zone: TrustZone,
+    /// Internet-facing, or receives flows from the internet zone.
+    pub exposed: bool,
+    pub data: DataSummary,
+    /// Data persisted here (via `stored_in`, or written by flows into a data store).
+    pub stored: DataSummary,
+    pub inbound: usize,
+    pub outbound: usize,
+    /// Some inbound flow comes from a less trusted zone.
+    pub inbound_from_less_trusted: bool,
+    /// Some inbound flow crossing a boundary declares no (or `none`) authentication.
+    pub inbound_unauthenticated: bool,
+    /// Some inbound or outbound flow lacks strong encryption.
+    pub unencrypted_flows: bool,
+    pub callers: Vec<String>,
+    pub callees: Vec<String>,
+    pub boundaries: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FlowFacts<'m> {
+    pub flow: &'m Flow,
+    pub source: usize,
+    pub destination: usize,
+    pub crosses_boundary: bool,
+    pub boundaries_crossed: Vec<String>,
+    /// From a less trusted zone into a more trusted one.
+    pub inbound: bool,
+    pub data: DataSummary,
+}
+
+#[derive(Debug, Clone)]
+pub struct DataFacts<'m> {
+    pub asset: &'m DataAsset,
+    pub stores: Vec<String>,
+    /// Some store of it does not declare encryption at rest.
+    pub stored_unencrypted: bool,
+    /// Some flow carrying it crosses a trust boundary without strong encryption.
+    pub crosses_unencrypted: bool,
+    pub crosses_boundary: bool,
+    pub flows: usize,
+    pub processors: Vec<String>,
+}
+
+/// All facts for one model.
+pub struct Facts<'m> {
+    pub model: &'m SystemModel,
+    pub components: Vec<ComponentFacts<'m>>,
+    pub flows: Vec<FlowFacts<'m>>,
+    pub data: Vec<DataFacts<'m>>,
+}
+
+impl<'m> Facts<'m> {
+    pub fn new(model: &'m SystemModel) -> Facts<'m> {
+        let topo = Topology::new(model);
+        let comp_index: HashMap<&str, usize> = model
+            .components
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id.as_str(), i))
+            .collect();
+        let data_index: HashMap<&str, &DataAsset> =
+            model.data.iter().map(|d| (d.id.as_str(), d)).collect();
+        let boundary_names: HashMap<&str, &str> = model
+            .trust_boundaries
+            .iter()
+            .map(|b| (b.id.as_str(), b.name.as_str()))
+            .collect();
+        let bname = |id: &String| {
+            boundary_names
+                .get(id.as_str())
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| id.clone())
+        };
+
+        let mut components: Vec<ComponentFacts> = model
+            .components
+            .iter()
+            .map(|c| ComponentFacts {
+                component: c,
+                zone: c.effective_trust_zone(),
+                exposed: c.internet_facing == Some(true),
+                data: DataSummary::default(),
+                stored: DataSummary::default(),
+                inbound: 0,
+                outbound: 0,
+                inbound_from_less_trusted: false,
+                inbound_unauthenticated: false,
+                unencrypted_flows: false,
+                callers: Vec::new(),
+                callees: Vec::new(),
+                boundaries: topo.boundaries_of(&c.id).iter().map(&bname).collect(),
+            })
+            .collect();
+        let mut data: Vec<DataFacts> = model
+            .data
+            .iter()
+            .map(|d| DataFacts {
+                asset: d,
+                stores: Vec::new(),
+                stored_unencrypted: false,
+                crosses_unencrypted: false,
+                crosses_boundary: false,
+                flows: 0,
+                processors: Vec::new(),
+            })
+            .collect();
+        let data_pos: HashMap<&str, usize> = model
+            .data
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.id.as_str(), i))
+            .collect();
+
+        for (di, d) in model.data.iter().enumerate() {
+            for s in &d.stored_in {
+                if let Some(&ci) = comp_index.get(s.as_str()) {
+                    components[ci].data.add(d);
+                    components[ci].stored.add(d);
+                    let c = &model.components[ci];
+                    data[di].stores.push(c.name.clone());
+                    if c.encryption_at_rest != Some(true) {
+                        data[di].stored_unencrypted = true;
+                    }
+                }
+            }
+            for p in &d.processed_by {
+                if let Some(&ci) = comp_index.get(p.as_str()) {
+                    components[ci].data.add(d);
+                    data[di].processors.push(model.components[ci].name.clone());
+                }
+            }
+        }
+
+        let mut flows = Vec::with_capacity(model.flows.len());
+        for f in &model.flows {
+            let (Some(&si), Some(&ti)) = (comp_index.get(f.from.as_str()), comp_index.get(f.to.as_str()))
+            else {
+                continue; // validation rejects dangling flows; the engine just skips them
+            };
+            let crossed: Vec<String> = topo.crossed_boundaries(&f.from, &f.to);
+            let crosses = topo.crosses(model, &f.from, &f.to);
+            let sz = components[si].zone;
+            let tz = components[ti].zone;
+            let mut summary = DataSummary::default();
+            for did in f.data.iter().chain(&f.data_received) {
+                if let Some(d) = data_index.get(did.as_str()) {
+                    summary.add(d);
+                    if let Some(&dp) = data_pos.get(did.as_str()) {
+                        data[dp].flows += 1;
+                        if crosses {
+                            data[dp].crosses_boundary = true;
+                            if !f.encryption.unwrap_or(Encryption::None).is_strong() {
+                                data[dp].crosses_unencrypted = true;
+                            }
+                        }
+                    }
+                    components[si].data.add(d);
+                    components[ti].data.add(d);
+                    if model.components[ti].kind == ElementKind::DataStore && f.data.contains(did) {
+                        components[ti].stored.add(d);
+                    }
+                }
+            }
+            let unauth = f.authentication.is_none_or(|a| a == AuthScheme::None);
+            let weak = !f.encryption.unwrap_or(Encryption::None).is_strong();
+            {
+                let src = &mut components[si];
+                src.outbound += 1;
+                src.callees.push(model.components[ti].name.clone());
+                src.unencrypted_flows |= weak;
+            }
+            {
+                let src_name = model.components[si].name.clone();
+                let src_external = model.components[si].kind == ElementKind::ExternalEntity;
+                let dst = &mut components[ti];
+                dst.inbound += 1;
+                dst.callers.push(src_name);
+                dst.unencrypted_flows |= weak;
+                if trust_rank(sz) < trust_rank(tz) {
+                    dst.inbound_from_less_trusted = true;
+                }
+                if crosses && unauth {
+                    dst.inbound_unauthenticated = true;
+                }
+                if sz == TrustZone::Internet || (src_external && sz <= TrustZone::ThirdParty) {
+                    dst.exposed = true;
+                }
+            }
+            flows.push(FlowFacts {
+                flow: f,
+                source: si,
+                destination: ti,
+                crosses_boundary: crosses,
+                boundaries_crossed: crossed.iter().map(&bname).collect(),
+                inbound: trust_rank(sz) < trust_rank(tz),
+                data: summary,
+            });
+        }
+        for c in &mut components {
+            c.callers.sort();
+            c.callers.dedup();
+            c.callees.sort();
+            c.callees.dedup();
+        }
+        Facts {
+            model,
+            components,
+            flows,
+            data,
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! Rule files: their YAML shape, loading with file/line/rule-id errors, and compilation of
+//! conditions and templates against the attribute table.
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use tmc_model::{References, Stride};
+
+use crate::attrs::{Attr, AttrType, TargetType};
+use crate::expr::{self, CmpOp, Expr};
+use crate::template::Template;
+
+/// One rule file: `rules: [...]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    rules: Vec<Spanned<RuleSpec>>,
+}
+
+/// A rule as written. Field docs are in docs/rules.md.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    pub id: String,
+    pub title: String,
+    pub stride: Vec<StrideLetter>,
+    pub target: TargetType,
+    pub when: String,
+    pub description: String,
+    /// Base likelihood, 1 (rare) ..= 5 (expected).
+    pub likelihood: u8,
+    /// Base impact, 1 (negligible) ..= 5 (severe).
+    pub impact: u8,
+    #[serde(default)]
+    pub controls: Vec<ControlSpec>,
+    #[serde(default)]
+    pub mitigations: Vec<MitigationSpec>,
+    #[serde(default)]
+    pub references: ReferencesSpec,
+    /// For flow rules: merge threats of this rule that share an endpoint.
+    #[serde(default)]
+    pub group_by: Option<GroupBy>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum StrideLetter {
+    S,
+    T,
+    R,
+    I,
+    D,
+    E,
+}
+
+impl From<StrideLetter> for Stride {
+    fn from(s: StrideLetter) -> Stride {
+        match s {
+            StrideLetter::S => Stride::Spoofing,
+            StrideLetter::T => Stride::Tampering,
+            StrideLetter::R => Stride::Repudiation,
+            StrideLetter::I => Stride::InformationDisclosure,
+            StrideLetter::D => Stride::DenialOfService,
+            StrideLetter::E => Stride::ElevationOfPrivilege,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupBy {
+    Source,
+    Destination,
+}
+
+/// A declared control that removes or weakens the threat.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlSpec {
+    pub when: String,
+    pub effect: ControlEffect,
+    /// Why the control matters, shown in the draft.
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ControlEffect {
+    /// The threat is moved to the draft's `suppressed` list.
+    Suppress,
+    /// Likelihood drops by two; the draft names the control.
+    Downgrade,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MitigationSpec {
+    pub id: String,
+    pub text: String,
+    #[serde(default)]
+    pub asvs: Vec<String>,
+    /// When true for the target, the mitigation is reported as implemented.
+    #[serde(default)]
+    pub implemented_when: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferencesSpec {
+    #[serde(default)]
+    pub cwe: Vec<u32>,
+    #[serde(default)]
+    pub capec: Vec<u32>,
+    #[serde(default)]
+    pub owasp_top10_2021: Vec<String>,
+    #[serde(default)]
+    pub owasp_top10_2025: Vec<String>,
+    #[serde(default)]
+    pub owasp_api_2023: Vec<String>,
+    #[serde(default)]
+    pub owasp_llm_2025: Vec<String>,
+}
+
+/// A rule ready to run: conditions resolved to attributes.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub spec: RuleSpec,
+    /// Where it was defined, e.g. `rules/authentication.yaml:12`.
+    pub origin: String,
+    pub when: Expr<Attr>,
+    pub controls: Vec<(Expr<Attr>, ControlSpec)>,
+    pub mitigations: Vec<(Option<Expr<Attr>>, MitigationSpec)>,
+    pub title: Template,
+    pub description: Template,
+    pub stride: Vec<Stride>,
+    pub references: References,
+}
+
+/// A rule that could not be loaded: file, line, rule id and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{column}: {}{message}", rule.as_ref().map(|r| format!("rule {r}: ")).unwrap_or_default())]
+pub struct RuleError {
+    pub file: String,
+    pub line: u64,
+    pub column: u64,
+    pub rule: Option<String>,
+    pub message: String,
+}
+
+/// Largest rule file read; rule files are hand-written.
+pub const MAX_RULE_FILE_BYTES: usize = 2 * 1024 * 1024;
+
+/// Parses and compiles every rule in one file's text.
+pub fn load_rule_file(text: &str, file: &str) -> Result<Vec<Rule>, Vec<RuleError>> {
+    let err = |line, column, rule: Option<&str>, message: String| RuleError {
+        file: file.to_string(),
+        line,
+        column,
+        rule: rule.map(str::to_string),
+        message,
+    };
+    if text.len() > MAX_RULE_FILE_BYTES {
+        return Err(vec![err(0, 0, None, format!("rule file exceeds {MAX_RULE_FILE_BYTES} bytes"))]);
+    }
+    let parsed: RuleFile = serde_saphyr::from_str(text).map_err(|e| {
+        let loc = e.location();
+        let msg = e.without_snippet().to_string();
+        let msg = msg.lines().next().unwrap_or("").to_string();
+        vec![err(
+            loc.map(|l| l.line()).unwrap_or(0),
+            loc.map(|l| l.column()).unwrap_or(0),
+            None,
+            msg,
+        )]
+    })?;
+    let mut rules = Vec::new();
+    let mut errors = Vec::new();
+    for spanned in parsed.rules {
+        let line = spanned.referenced.line();
+        let column = spanned.referenced.column();
+        let spec = spanned.value;
+        match compile(spec.clone(), &format!("{file}:{line}")) {
+            Ok(r) => rules.push(r),
+            Err(msgs) => errors.extend(
+                msgs.into_iter()
+                    .map(|m| err(line, column, Some(&spec.id), m)),
+            ),
+        }
+    }
+    if errors.is_empty() {
+        Ok(rules)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Compiles one rule; returns every problem found, not just the first.
+pub fn compile(spec: RuleSpec, origin: &str) -> Result<Rule, Vec<String>> {
+    let mut problems = Vec::new();
+    let target = spec.target;
+    let mut cond = |what: &str, text: &str| -> Option<Expr<Attr>> {
+        match compile_condition(text, target) {
+            Ok(e) => Some(e),
+            Err(m) => {
+                problems.push(format!("{what}: {m}"));
+                None
+            }
+        }
+    };
+    let when = cond("when", &spec.when);
+    let controls: Vec<_> = spec
+        .controls
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| cond(&format!("controls[{i}].when"), &c.when).map(|e| (e, c.clone())))
+        .collect();
+    let mut mitigations = Vec::new();
+    for (i, m) in spec.mitigations.iter().enumerate() {
+        let e = match &m.implemented_when {
+            Some(t) => cond(&format!("mitigations[{i}].implemented_when"), t).map(Some),
+            None => Some(None),
+        };
+        if let Some(e) = e {
+            mitigations.push((e, m.clone()));
+        }
+    }
+    let title = Template::compile(&spec.title, target).map_err(|m| format!("title: {m}"));
+    let description =
+        Template::compile(&spec.description, target).map_err(|m| format!("description: {m}"));
+    if !valid_rule_id(&spec.id) {
+        problems.push("id must be letters, digits and `-` (e.g. TMC-AUTH-001)".into());
+    }
+    if !(1..=5).contains(&spec.likelihood) || !(1..=5).contains(&spec.impact) {
+        problems.push("likelihood and impact must be between 1 and 5".into());
+    }
+    if spec.stride.is_empty() {
+        problems.push("stride must name at least one category".into());
+    }
+    if spec.group_by.is_some() && target != TargetType::Flow {
+        problems.push("group_by only applies to flow rules".into());
+    }
+    let mut ids = std::collections::HashSet::new();
+    for m in &spec.mitigations {
+        if !ids.insert(&m.id) {
+            problems.push(format!("mitigation id `{}` appears twice", m.id));
+        }
+    }
+    let (title, description) = match (title, description) {
+        (Ok(t), Ok(d)) => (Some(t), Some(d)),
+        (t, d) => {
+            if let Err(m) = &t {
+                problems.push(m.clone());
+            }
+            if let Err(m) = &d {
+                problems.push(m.clone());
+            }
+            (None, None)
+        }
+    };
+    match (when, title, description) {
+        (Some(when), Some(title), Some(description)) if problems.is_empty() => {
+            let r = &spec.references;
+            let references = References {
+                cwe: r.cwe.clone(),
+                capec: r.capec.clone(),
+                owasp_top10_2021: r.owasp_top10_2021.clone(),
+                owasp_top10_2025: r.owasp_top10_2025.clone(),
+                owasp_api_2023: r.owasp_api_2023.clone(),
+                owasp_llm_2025: r.owasp_llm_2025.clone(),
+            };
+            let stride = spec.stride.iter().map(|s| Stride::from(*s)).collect();
+            Ok(Rule {
+                origin: origin.to_string(),
+                when,
+                controls,
+                mitigations,
+                title,
+                description,
+                stride,
+                references,
+                spec,
+            })
+        }
+        _ => Err(problems),
+    }
+}
+
+fn valid_rule_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && id.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+}
+
+/// Parses a condition and resolves its paths; checks literal values against enum attributes
+/// so that `component.technology == "databse"` is an error, not a rule that never fires.
+pub fn compile_condition(text: &str, target: TargetType) -> Result<Expr<Attr>, String> {
+    let parsed = expr::parse(text).map_err(|e| format!("{e} in `{}`", text.trim()))?;
+    check_literals(&parsed, target)?;
+    parsed.map_paths(&mut |p: String| {
+        Attr::resolve(&p, target).map(|(a, _)| a).ok_or_else(|| unknown_attr(&p, target))
+    })
+}
+
+fn unknown_attr(path: &str, target: TargetType) -> String {
+    let all = Attr::all_paths(target);
+    let best = all
+        .iter()
+        .map(|c| (strsim::jaro_winkler(path, c), c))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .filter(|(s, _)| *s > 0.8)
+        .map(|(_, c)| format!("; did you mean `{c}`?"))
+        .unwrap_or_default();
+    format!(
+        "unknown attribute `{path}` for a {} rule{best}",
+        match target {
+            TargetType::Component => "component",
+            TargetType::Flow => "flow",
+            TargetType::Data => "data",
+        }
+    )
+}
+
+fn check_literals(e: &Expr<String>, target: TargetType) -> Result<(), String> {
+    match e {
+        Expr::Or(v) | Expr::And(v) | Expr::List(v) => v.iter().try_for_each(|x| check_literals(x, target)),
+        Expr::Not(x) => check_literals(x, target),
+        Expr::Compare(a, op, b) => {
+            check_literals(a, target)?;
+            check_literals(b, target)?;
+            let (path, lit) = match (&**a, &**b) {
+                (Expr::Path(p), other) => (p, other),
+                (other, Expr::Path(p)) if *op != CmpOp::Contains => (p, other),
+                _ => return Ok(()),
+            };
+            let Some((_, ty)) = Attr::resolve(path, target) else {
+                return Ok(()); // reported as unknown attribute later
+            };
+            let lits: Vec<&str> = match lit {
+                Expr::Str(s) => vec![s.as_str()],
+                Expr::List(items) => items
+                    .iter()
+                    .filter_map(|i| match i {
+                        Expr::Str(s) => Some(s.as_str()),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let allowed: &[&str] = match ty {
+                AttrType::Choice(c) => c,
+                AttrType::Level(d) => d.names(),
+                _ => return Ok(()),
+            };
+            for l in lits {
+                if !allowed.contains(&l) {
+                    return Err(format!(
+                        "`{l}` is not a value of `{path}` (expected one of: {})",
+                        allowed.join(", ")
+                    ));
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
