@@ -85,9 +85,7 @@ pub fn run(args: InitArgs, quiet: bool) -> Result<()> {
     std::fs::write(&args.output, text)
         .with_context(|| format!("writing {}", args.output.display()))?;
     if !quiet {
-        eprintln!(
-            "wrote {file}; next: edit it, then `tmc validate {file}` and `tmc draft {file}`"
-        );
+        eprintln!("wrote {file}; next: edit it, then `tmc validate {file}` and `tmc draft {file}`");
     }
     Ok(())
 }

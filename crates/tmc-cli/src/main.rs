@@ -199,7 +199,13 @@ fn run(cli: Cli) -> Result<()> {
                 source_file: Some(file.display().to_string()),
             };
             let draft = tmc_engine::draft(&model, &set, &opts);
-            write_draft(&draft, format, out.as_deref(), out_dir.as_deref(), cli.quiet)
+            write_draft(
+                &draft,
+                format,
+                out.as_deref(),
+                out_dir.as_deref(),
+                cli.quiet,
+            )
         }
         Command::Rules { command, rules } => rules_cmd::run(command, rules.load(&loaded.config)),
         Command::Completions { shell } => {
@@ -224,7 +230,10 @@ fn write_draft(
     };
     if let Some(dir) = out_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        for (name, f) in [("draft.json", DraftFormat::Json), ("report.md", DraftFormat::Md)] {
+        for (name, f) in [
+            ("draft.json", DraftFormat::Json),
+            ("report.md", DraftFormat::Md),
+        ] {
             let p = dir.join(name);
             std::fs::write(&p, render(f)?).with_context(|| format!("writing {}", p.display()))?;
         }
@@ -258,7 +267,8 @@ fn write_draft(
 
 /// Reads a file with the model size limit applied before reading it whole.
 pub fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>> {
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
     if meta.len() > limit as u64 {
         anyhow::bail!(
             "{}: file is {} bytes; the limit is {limit} bytes",
@@ -269,7 +279,12 @@ pub fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-fn validate(files: &[PathBuf], format: OutputFormat, deny_warnings: bool, quiet: bool) -> Result<()> {
+fn validate(
+    files: &[PathBuf],
+    format: OutputFormat,
+    deny_warnings: bool,
+    quiet: bool,
+) -> Result<()> {
     let mut all = Vec::new();
     let mut failed = false;
     for path in files {

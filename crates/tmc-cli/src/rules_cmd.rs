@@ -52,7 +52,10 @@ pub fn load_rules(dirs: &[PathBuf], no_builtin: bool) -> Result<RuleSet> {
 }
 
 fn render(errs: &[tmc_engine::RuleError]) -> String {
-    errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+    errs.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 pub fn run(cmd: RulesCommand, set_result: Result<RuleSet>) -> Result<()> {
@@ -113,21 +116,46 @@ pub fn run(cmd: RulesCommand, set_result: Result<RuleSet>) -> Result<()> {
             };
             println!("{}  ({})", r.spec.id, r.origin);
             println!("title:       {}", r.spec.title);
-            println!("stride:      {}", r.stride.iter().map(|s| s.name()).collect::<Vec<_>>().join(", "));
+            println!(
+                "stride:      {}",
+                r.stride
+                    .iter()
+                    .map(|s| s.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             println!("target:      {:?}", r.spec.target);
             println!("when:        {}", r.spec.when.trim());
-            println!("likelihood:  {}  impact: {}", r.spec.likelihood, r.spec.impact);
+            println!(
+                "likelihood:  {}  impact: {}",
+                r.spec.likelihood, r.spec.impact
+            );
             println!("description: {}", r.spec.description.trim());
             for c in &r.spec.controls {
-                println!("control:     {:?} when {} — {}", c.effect, c.when.trim(), c.note);
+                println!(
+                    "control:     {:?} when {} — {}",
+                    c.effect,
+                    c.when.trim(),
+                    c.note
+                );
             }
             for m in &r.spec.mitigations {
-                println!("mitigation:  {} {} [ASVS {}]", m.id, m.text.trim(), m.asvs.join(", "));
+                println!(
+                    "mitigation:  {} {} [ASVS {}]",
+                    m.id,
+                    m.text.trim(),
+                    m.asvs.join(", ")
+                );
             }
             let refs = &r.references;
             println!(
                 "references:  CWE {:?} CAPEC {:?} OWASP2021 {:?} OWASP2025 {:?} API {:?} LLM {:?}",
-                refs.cwe, refs.capec, refs.owasp_top10_2021, refs.owasp_top10_2025, refs.owasp_api_2023, refs.owasp_llm_2025
+                refs.cwe,
+                refs.capec,
+                refs.owasp_top10_2021,
+                refs.owasp_top10_2025,
+                refs.owasp_api_2023,
+                refs.owasp_llm_2025
             );
             Ok(())
         }
@@ -150,25 +178,36 @@ pub fn lint(set: &RuleSet) -> Vec<String> {
         if refs.cwe.is_empty() {
             out.push(format!("{at}: no CWE mapping"));
         }
-        if refs.owasp_top10_2021.is_empty() && refs.owasp_llm_2025.is_empty() && refs.owasp_api_2023.is_empty() {
+        if refs.owasp_top10_2021.is_empty()
+            && refs.owasp_llm_2025.is_empty()
+            && refs.owasp_api_2023.is_empty()
+        {
             out.push(format!("{at}: no OWASP Top 10 (2021, API or LLM) mapping"));
         }
         if refs.owasp_top10_2021.is_empty() != refs.owasp_top10_2025.is_empty() {
-            out.push(format!("{at}: map both OWASP Top 10 2021 and 2025, or neither"));
+            out.push(format!(
+                "{at}: map both OWASP Top 10 2021 and 2025, or neither"
+            ));
         }
         for c in refs.owasp_top10_2021.iter().chain(&refs.owasp_top10_2025) {
             if !cat(c, "A", 10) {
-                out.push(format!("{at}: `{c}` is not an OWASP Top 10 category (A01..A10)"));
+                out.push(format!(
+                    "{at}: `{c}` is not an OWASP Top 10 category (A01..A10)"
+                ));
             }
         }
         for c in &refs.owasp_api_2023 {
             if !cat(c, "API", 10) {
-                out.push(format!("{at}: `{c}` is not an OWASP API Top 10 category (API1..API10)"));
+                out.push(format!(
+                    "{at}: `{c}` is not an OWASP API Top 10 category (API1..API10)"
+                ));
             }
         }
         for c in &refs.owasp_llm_2025 {
             if !cat(c, "LLM", 10) {
-                out.push(format!("{at}: `{c}` is not an OWASP LLM Top 10 category (LLM01..LLM10)"));
+                out.push(format!(
+                    "{at}: `{c}` is not an OWASP LLM Top 10 category (LLM01..LLM10)"
+                ));
             }
         }
         if r.spec.mitigations.is_empty() {
@@ -178,7 +217,10 @@ pub fn lint(set: &RuleSet) -> Vec<String> {
             for a in &m.asvs {
                 let ok = a.starts_with('V') && a[1..].split('.').all(|p| p.parse::<u32>().is_ok());
                 if !ok {
-                    out.push(format!("{at}: mitigation {}: `{a}` is not an ASVS id like V2.1.1", m.id));
+                    out.push(format!(
+                        "{at}: mitigation {}: `{a}` is not an ASVS id like V2.1.1",
+                        m.id
+                    ));
                 }
             }
         }
@@ -188,7 +230,11 @@ pub fn lint(set: &RuleSet) -> Vec<String> {
 
 fn run_tests(set: &RuleSet, paths: &[PathBuf]) -> Result<()> {
     let defaults = [PathBuf::from("rules/tests")];
-    let paths = if paths.is_empty() { &defaults[..] } else { paths };
+    let paths = if paths.is_empty() {
+        &defaults[..]
+    } else {
+        paths
+    };
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -213,7 +259,9 @@ fn run_tests(set: &RuleSet, paths: &[PathBuf]) -> Result<()> {
             let model = match (&case.inline, &case.model) {
                 (Some(m), _) => m.clone(),
                 (None, Some(rel)) => load_model(&f.parent().unwrap_or(Path::new(".")).join(rel))?,
-                (None, None) => anyhow::bail!("{}: case `{}` names no model", f.display(), case.name),
+                (None, None) => {
+                    anyhow::bail!("{}: case `{}` names no model", f.display(), case.name)
+                }
             };
             let d = tmc_engine::draft(&model, set, &DraftOptions::default());
             let problems = tmc_engine::ruletest::check(&d, &case);

@@ -41,7 +41,11 @@ impl fmt::Display for Diagnostic {
             Level::Warning => "warning",
             Level::Error => "error",
         };
-        write!(f, "{}:{}:{}: {level}[{}]", self.file, self.line, self.column, self.code)?;
+        write!(
+            f,
+            "{}:{}:{}: {level}[{}]",
+            self.file, self.line, self.column, self.code
+        )?;
         if let Some(el) = &self.element {
             write!(f, " ({el})")?;
         }

@@ -15,7 +15,10 @@ pub use load::{MAX_MODEL_BYTES, ParsedModel, Pos, SourceIndex, parse_model};
 pub use validate::validate;
 
 /// Parses and validates; returns the model and its warnings, or every error found.
-pub fn load_checked(bytes: &[u8], file: &str) -> Result<(ParsedModel, Vec<Diagnostic>), ModelErrors> {
+pub fn load_checked(
+    bytes: &[u8],
+    file: &str,
+) -> Result<(ParsedModel, Vec<Diagnostic>), ModelErrors> {
     let parsed = parse_model(bytes, file)?;
     let diags = validate(&parsed);
     if diags.iter().any(Diagnostic::is_error) {

@@ -92,7 +92,9 @@ pub fn parse_model(bytes: &[u8], file: &str) -> Result<ParsedModel, ModelErrors>
                 bytes.len(),
                 MAX_MODEL_BYTES
             ),
-            Some("split the system into several models, or check that this is the right file".into()),
+            Some(
+                "split the system into several models, or check that this is the right file".into(),
+            ),
         ));
     }
     let text = match std::str::from_utf8(bytes) {
@@ -120,7 +122,10 @@ pub fn parse_model(bytes: &[u8], file: &str) -> Result<ParsedModel, ModelErrors>
             err(e.line() as u64, e.column() as u64, "parse", message, help)
         })?
     } else {
-        serde_saphyr::from_str(text).map_err(|e| {
+        // Strict booleans: `internet_facing: yes` is YAML 1.1 folklore and too easy to misread
+        // (`no` as Norway); a model states controls, so only `true`/`false` count.
+        let options = serde_saphyr::options! { strict_booleans: true };
+        serde_saphyr::from_str_with_options(text, options).map_err(|e| {
             let pos: Pos = e.location().map(Pos::from).unwrap_or_default();
             let raw = e.without_snippet().to_string();
             let (message, help) = clean_message(&raw);
@@ -248,7 +253,10 @@ impl LocDoc {
     fn into_index(self) -> SourceIndex {
         let conv = |v: Vec<LocElement>| v.into_iter().map(LocElement::into_pos).collect();
         SourceIndex {
-            version: self.version.map(|s| s.referenced.into()).unwrap_or_default(),
+            version: self
+                .version
+                .map(|s| s.referenced.into())
+                .unwrap_or_default(),
             components: conv(self.components),
             data: conv(self.data),
             flows: conv(self.flows),

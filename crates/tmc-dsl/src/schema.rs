@@ -10,7 +10,10 @@ pub fn model_schema() -> serde_json::Value {
             "$id".into(),
             "https://tmc.dev/schema/threatmodel-v1.json".into(),
         );
-        obj.insert("title".into(), "tmc system model (threatmodel.yaml) v1".into());
+        obj.insert(
+            "title".into(),
+            "tmc system model (threatmodel.yaml) v1".into(),
+        );
     }
     schema
 }

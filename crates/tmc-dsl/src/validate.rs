@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use tmc_model::topology::Topology;
-use tmc_model::{AuthScheme, Classification, ElementKind, Encryption, Technology};
+use tmc_model::{Classification, ElementKind, Encryption, Technology};
 
 use crate::diagnostic::{Diagnostic, Level};
 use crate::load::{ElementPos, ParsedModel, Pos};
@@ -125,7 +125,9 @@ impl<'a> Validator<'a> {
                     at,
                     id,
                     format!("{what} id `{id}` is not a valid id"),
-                    Some("ids use letters, digits, `-`, `_` and `.`, and start with a letter".into()),
+                    Some(
+                        "ids use letters, digits, `-`, `_` and `.`, and start with a letter".into(),
+                    ),
                 );
             }
             if let Some(prev) = seen.insert(id, what) {
@@ -154,38 +156,110 @@ impl<'a> Validator<'a> {
                          set: &HashSet<&str>,
                          what: &str| {
             if !set.contains(target) {
-                problems.push((section, index, owner.to_string(), field, target.to_string(), {
-                    let mut names: Vec<&str> = set.iter().copied().collect();
-                    names.sort_unstable();
-                    did_you_mean(target, names).map(str::to_string)
-                }, what.to_string()));
+                problems.push((
+                    section,
+                    index,
+                    owner.to_string(),
+                    field,
+                    target.to_string(),
+                    {
+                        let mut names: Vec<&str> = set.iter().copied().collect();
+                        names.sort_unstable();
+                        did_you_mean(target, names).map(str::to_string)
+                    },
+                    what.to_string(),
+                ));
             }
         };
         for (i, f) in m.flows.iter().enumerate() {
-            check(Section::Flows, i, &f.id, "from".into(), &f.from, &components, "component");
-            check(Section::Flows, i, &f.id, "to".into(), &f.to, &components, "component");
+            check(
+                Section::Flows,
+                i,
+                &f.id,
+                "from".into(),
+                &f.from,
+                &components,
+                "component",
+            );
+            check(
+                Section::Flows,
+                i,
+                &f.id,
+                "to".into(),
+                &f.to,
+                &components,
+                "component",
+            );
             for (j, d) in f.data.iter().enumerate() {
-                check(Section::Flows, i, &f.id, format!("data[{j}]"), d, &data, "data asset");
+                check(
+                    Section::Flows,
+                    i,
+                    &f.id,
+                    format!("data[{j}]"),
+                    d,
+                    &data,
+                    "data asset",
+                );
             }
             for (j, d) in f.data_received.iter().enumerate() {
-                check(Section::Flows, i, &f.id, format!("data_received[{j}]"), d, &data, "data asset");
+                check(
+                    Section::Flows,
+                    i,
+                    &f.id,
+                    format!("data_received[{j}]"),
+                    d,
+                    &data,
+                    "data asset",
+                );
             }
         }
         for (i, d) in m.data.iter().enumerate() {
             for (j, c) in d.stored_in.iter().enumerate() {
-                check(Section::Data, i, &d.id, format!("stored_in[{j}]"), c, &components, "component");
+                check(
+                    Section::Data,
+                    i,
+                    &d.id,
+                    format!("stored_in[{j}]"),
+                    c,
+                    &components,
+                    "component",
+                );
             }
             for (j, c) in d.processed_by.iter().enumerate() {
-                check(Section::Data, i, &d.id, format!("processed_by[{j}]"), c, &components, "component");
+                check(
+                    Section::Data,
+                    i,
+                    &d.id,
+                    format!("processed_by[{j}]"),
+                    c,
+                    &components,
+                    "component",
+                );
             }
         }
         let boundaries: HashSet<&str> = m.trust_boundaries.iter().map(|b| b.id.as_str()).collect();
         for (i, b) in m.trust_boundaries.iter().enumerate() {
             for (j, c) in b.members.iter().enumerate() {
-                check(Section::Boundaries, i, &b.id, format!("members[{j}]"), c, &components, "component");
+                check(
+                    Section::Boundaries,
+                    i,
+                    &b.id,
+                    format!("members[{j}]"),
+                    c,
+                    &components,
+                    "component",
+                );
             }
             for (j, c) in b.boundaries.iter().enumerate() {
-                check(Section::Boundaries, i, &b.id, format!("boundaries[{j}]"), c, &boundaries, "trust boundary");
+                check(
+                    Section::Boundaries,
+                    i,
+                    &b.id,
+                    format!("boundaries[{j}]"),
+                    c,
+                    &boundaries,
+                    "trust boundary",
+                );
             }
         }
         for (section, index, owner, field, target, suggestion, what) in problems {
@@ -226,8 +300,14 @@ impl<'a> Validator<'a> {
                 if let Some(prev) = parent_of.insert(c, &b.id)
                     && prev != b.id
                 {
-                    problems.push((i, format!("boundaries[{j}]"), b.id.clone(), "nested-in-two-boundaries",
-                        format!("boundary `{c}` is nested in both `{prev}` and `{}`", b.id), None));
+                    problems.push((
+                        i,
+                        format!("boundaries[{j}]"),
+                        b.id.clone(),
+                        "nested-in-two-boundaries",
+                        format!("boundary `{c}` is nested in both `{prev}` and `{}`", b.id),
+                        None,
+                    ));
                 }
             }
         }
@@ -238,9 +318,19 @@ impl<'a> Validator<'a> {
             while let Some(p) = parent_of.get(cur) {
                 if *p == b.id {
                     chain.push(p);
-                    problems.push((i, "id".to_string(), b.id.clone(), "boundary-cycle",
-                        format!("trust boundaries are nested in a cycle: {}", chain.join(" ⊂ ")),
-                        Some("a boundary cannot contain itself, directly or indirectly".to_string())));
+                    problems.push((
+                        i,
+                        "id".to_string(),
+                        b.id.clone(),
+                        "boundary-cycle",
+                        format!(
+                            "trust boundaries are nested in a cycle: {}",
+                            chain.join(" ⊂ ")
+                        ),
+                        Some(
+                            "a boundary cannot contain itself, directly or indirectly".to_string(),
+                        ),
+                    ));
                     break;
                 }
                 if chain.contains(p) {
@@ -271,17 +361,38 @@ impl<'a> Validator<'a> {
             used.extend(f.data_received.iter().map(String::as_str));
         }
         for (i, d) in m.data.iter().enumerate() {
-            if !used.contains(d.id.as_str()) && d.stored_in.is_empty() && d.processed_by.is_empty() {
-                warn.push((Section::Data, i, "id".to_string(), d.id.clone(), "unused-data",
+            if !used.contains(d.id.as_str()) && d.stored_in.is_empty() && d.processed_by.is_empty()
+            {
+                warn.push((
+                    Section::Data,
+                    i,
+                    "id".to_string(),
+                    d.id.clone(),
+                    "unused-data",
                     format!("data asset `{}` is never sent, stored or processed", d.id),
-                    Some("reference it from a flow's `data`, or from `stored_in` / `processed_by`".into())));
+                    Some(
+                        "reference it from a flow's `data`, or from `stored_in` / `processed_by`"
+                            .into(),
+                    ),
+                ));
             }
             for (j, c) in d.stored_in.iter().enumerate() {
                 if let Some(comp) = m.component(c)
                     && comp.kind != ElementKind::DataStore
                 {
-                    warn.push((Section::Data, i, format!("stored_in[{j}]"), d.id.clone(), "stored-in-non-store",
-                        format!("`{}` is stored in `{c}`, which is a {}, not a data store", d.id, comp.kind.as_str()), None));
+                    warn.push((
+                        Section::Data,
+                        i,
+                        format!("stored_in[{j}]"),
+                        d.id.clone(),
+                        "stored-in-non-store",
+                        format!(
+                            "`{}` is stored in `{c}`, which is a {}, not a data store",
+                            d.id,
+                            comp.kind.as_str()
+                        ),
+                        None,
+                    ));
                 }
             }
         }
@@ -293,12 +404,19 @@ impl<'a> Validator<'a> {
         }
         for (i, c) in m.components.iter().enumerate() {
             if !connected.contains(c.id.as_str()) {
-                warn.push((Section::Components, i, "id".into(), c.id.clone(), "isolated-component",
+                warn.push((
+                    Section::Components,
+                    i,
+                    "id".into(),
+                    c.id.clone(),
+                    "isolated-component",
                     format!("component `{}` has no flows", c.id),
-                    Some("threats on flows need flows; add how data reaches it".into())));
+                    Some("threats on flows need flows; add how data reaches it".into()),
+                ));
             }
             let public = c.internet_facing == Some(true);
-            let no_auth = c.authentication.as_ref().is_none_or(|a| a.scheme == AuthScheme::None);
+            // `scheme: none` is a deliberate statement (a public CDN); only silence is a smell.
+            let no_auth = c.authentication.is_none();
             if public && c.kind == ElementKind::Process && no_auth {
                 warn.push((Section::Components, i, "id".into(), c.id.clone(), "public-without-authentication",
                     format!("internet-facing process `{}` declares no authentication", c.id),
@@ -306,25 +424,58 @@ impl<'a> Validator<'a> {
             }
             let is_model = matches!(c.technology, Technology::Llm | Technology::Agent);
             if c.model.is_some() && !is_model {
-                warn.push((Section::Components, i, "id".into(), c.id.clone(), "model-attributes-on-non-model",
-                    format!("`{}` has `model` attributes but its technology is `{}`", c.id, c.technology.as_str()), None));
+                warn.push((
+                    Section::Components,
+                    i,
+                    "id".into(),
+                    c.id.clone(),
+                    "model-attributes-on-non-model",
+                    format!(
+                        "`{}` has `model` attributes but its technology is `{}`",
+                        c.id,
+                        c.technology.as_str()
+                    ),
+                    None,
+                ));
             }
             let expected = c.technology.default_kind();
             // Anything may be modelled as an external entity when the team does not run it.
             if c.kind != expected
                 && c.kind != ElementKind::ExternalEntity
-                && !matches!(c.technology, Technology::Other | Technology::ExternalService)
+                && !matches!(
+                    c.technology,
+                    Technology::Other | Technology::ExternalService
+                )
             {
-                warn.push((Section::Components, i, "id".into(), c.id.clone(), "unusual-kind",
-                    format!("`{}` is a {} but {} is usually a {}", c.id, c.kind.as_str(), c.technology.as_str(), expected.as_str()),
-                    None));
+                warn.push((
+                    Section::Components,
+                    i,
+                    "id".into(),
+                    c.id.clone(),
+                    "unusual-kind",
+                    format!(
+                        "`{}` is a {} but {} is usually a {}",
+                        c.id,
+                        c.kind.as_str(),
+                        c.technology.as_str(),
+                        expected.as_str()
+                    ),
+                    None,
+                ));
             }
         }
 
         for (i, f) in m.flows.iter().enumerate() {
             if f.from == f.to {
-                warn.push((Section::Flows, i, "to".into(), f.id.clone(), "self-flow",
-                    format!("flow `{}` goes from `{}` to itself", f.id, f.from), None));
+                warn.push((
+                    Section::Flows,
+                    i,
+                    "to".into(),
+                    f.id.clone(),
+                    "self-flow",
+                    format!("flow `{}` goes from `{}` to itself", f.id, f.from),
+                    None,
+                ));
             }
             let crosses = topo.crosses(m, &f.from, &f.to);
             let max_class = f
@@ -336,18 +487,39 @@ impl<'a> Validator<'a> {
                 .max();
             let enc = f.encryption.unwrap_or(Encryption::None);
             if crosses && max_class >= Some(Classification::Confidential) && !enc.is_strong() {
-                warn.push((Section::Flows, i, "id".into(), f.id.clone(), "sensitive-data-unencrypted-across-boundary",
+                warn.push((
+                    Section::Flows,
+                    i,
+                    "id".into(),
+                    f.id.clone(),
+                    "sensitive-data-unencrypted-across-boundary",
                     format!(
                         "flow `{}` carries {} data across a trust boundary without {}",
                         f.id,
                         max_class.map(|c| c.as_str()).unwrap_or("sensitive"),
-                        if f.encryption.is_none() { "declared encryption" } else { "strong encryption" }
+                        if f.encryption.is_none() {
+                            "declared encryption"
+                        } else {
+                            "strong encryption"
+                        }
                     ),
-                    Some("declare `encryption: tls-1.2` or better, or explain in `notes`".into())));
+                    Some("declare `encryption: tls-1.2` or better, or explain in `notes`".into()),
+                ));
             }
             if matches!(f.encryption, Some(Encryption::Tls10 | Encryption::Tls11)) {
-                warn.push((Section::Flows, i, "id".into(), f.id.clone(), "deprecated-tls",
-                    format!("flow `{}` uses {}, which is deprecated (RFC 8996)", f.id, enc.as_str()), None));
+                warn.push((
+                    Section::Flows,
+                    i,
+                    "id".into(),
+                    f.id.clone(),
+                    "deprecated-tls",
+                    format!(
+                        "flow `{}` uses {}, which is deprecated (RFC 8996)",
+                        f.id,
+                        enc.as_str()
+                    ),
+                    None,
+                ));
             }
         }
 

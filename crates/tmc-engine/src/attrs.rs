@@ -47,14 +47,24 @@ impl Domain {
                 "tls-1.2",
                 "tls-1.3",
             ],
-            Domain::TrustZone => &["internet", "third-party", "device", "dmz", "internal", "restricted"],
+            Domain::TrustZone => &[
+                "internet",
+                "third-party",
+                "device",
+                "dmz",
+                "internal",
+                "restricted",
+            ],
             Domain::Criticality => &["low", "medium", "high", "mission-critical"],
             Domain::Rating => &["low", "medium", "high", "critical"],
         }
     }
 
     pub fn rank(self, name: &str) -> Option<u8> {
-        self.names().iter().position(|n| *n == name).map(|p| p as u8)
+        self.names()
+            .iter()
+            .position(|n| *n == name)
+            .map(|p| p as u8)
     }
 }
 
@@ -136,19 +146,66 @@ macro_rules! fields {
 
 const KINDS: &[&str] = &["external-entity", "process", "data-store"];
 const AUTH: &[&str] = &[
-    "none", "password", "session-cookie", "oauth2", "oidc", "saml", "jwt", "api-key", "mtls",
-    "certificate", "iam", "kerberos", "basic", "shared-secret", "other",
+    "none",
+    "password",
+    "session-cookie",
+    "oauth2",
+    "oidc",
+    "saml",
+    "jwt",
+    "api-key",
+    "mtls",
+    "certificate",
+    "iam",
+    "kerberos",
+    "basic",
+    "shared-secret",
+    "other",
 ];
 const AUTHZ: &[&str] = &[
-    "none", "authenticated", "rbac", "abac", "acl", "owner-check", "policy-engine", "other",
+    "none",
+    "authenticated",
+    "rbac",
+    "abac",
+    "acl",
+    "owner-check",
+    "policy-engine",
+    "other",
 ];
 const SECRETS: &[&str] = &[
-    "none", "hardcoded", "config-file", "environment-variables", "vault", "kms",
+    "none",
+    "hardcoded",
+    "config-file",
+    "environment-variables",
+    "vault",
+    "kms",
 ];
 const PROTOCOLS: &[&str] = &[
-    "http", "https", "grpc", "websocket", "graphql", "sql", "nosql", "amqp", "kafka", "mqtt", "coap",
-    "smtp", "ssh", "sftp", "ftp", "ldap", "ldaps", "dns", "tcp", "udp", "ble", "ipc", "file",
-    "cloud-api", "other",
+    "http",
+    "https",
+    "grpc",
+    "websocket",
+    "graphql",
+    "sql",
+    "nosql",
+    "amqp",
+    "kafka",
+    "mqtt",
+    "coap",
+    "smtp",
+    "ssh",
+    "sftp",
+    "ftp",
+    "ldap",
+    "ldaps",
+    "dns",
+    "tcp",
+    "udp",
+    "ble",
+    "ipc",
+    "file",
+    "cloud-api",
+    "other",
 ];
 
 fn technologies() -> &'static [&'static str] {
@@ -324,14 +381,24 @@ impl Attr {
             .map(|(_, n, _)| format!("product.{n}"))
             .collect();
         match target {
-            TargetType::Component => out.extend(CompField::ALL.iter().map(|(_, n, _)| format!("component.{n}"))),
+            TargetType::Component => out.extend(
+                CompField::ALL
+                    .iter()
+                    .map(|(_, n, _)| format!("component.{n}")),
+            ),
             TargetType::Flow => {
                 out.extend(FlowField::ALL.iter().map(|(_, n, _)| format!("flow.{n}")));
                 for role in ["source", "destination"] {
-                    out.extend(CompField::ALL.iter().map(|(_, n, _)| format!("flow.{role}.{n}")));
+                    out.extend(
+                        CompField::ALL
+                            .iter()
+                            .map(|(_, n, _)| format!("flow.{role}.{n}")),
+                    );
                 }
             }
-            TargetType::Data => out.extend(DataField::ALL.iter().map(|(_, n, _)| format!("data.{n}"))),
+            TargetType::Data => {
+                out.extend(DataField::ALL.iter().map(|(_, n, _)| format!("data.{n}")))
+            }
         }
         out
     }
@@ -377,7 +444,11 @@ fn comp_value<'a>(cf: &'a ComponentFacts<'a>, field: CompField) -> Value<'a> {
     match field {
         F::Id => Value::Str(&c.id),
         F::Name => Value::Str(&c.name),
-        F::Description => c.description.as_deref().map(Value::Str).unwrap_or(Value::Null),
+        F::Description => c
+            .description
+            .as_deref()
+            .map(Value::Str)
+            .unwrap_or(Value::Null),
         F::Kind => Value::Str(c.kind.as_str()),
         F::Technology => Value::Str(c.technology.as_str()),
         F::TrustZone => Value::Level(Domain::TrustZone, zone_rank(cf.zone)),
@@ -409,9 +480,15 @@ fn comp_value<'a>(cf: &'a ComponentFacts<'a>, field: CompField) -> Value<'a> {
             .unwrap_or(Value::Null),
         F::RunsUntrustedCode => opt_bool(c.runs_untrusted_code),
         F::PublicAccess => opt_bool(c.public_access),
-        F::ModelUntrustedInput => opt_bool(c.model.as_ref().and_then(|m| m.processes_untrusted_input)),
+        F::ModelUntrustedInput => {
+            opt_bool(c.model.as_ref().and_then(|m| m.processes_untrusted_input))
+        }
         F::ModelHasTools => opt_bool(c.model.as_ref().and_then(|m| m.has_tools)),
-        F::ModelTools => c.model.as_ref().map(|m| names(&m.tools)).unwrap_or(Value::List(Vec::new())),
+        F::ModelTools => c
+            .model
+            .as_ref()
+            .map(|m| names(&m.tools))
+            .unwrap_or(Value::List(Vec::new())),
         F::ModelHumanApproval => opt_bool(c.model.as_ref().and_then(|m| m.human_approval)),
         F::ModelSystemPrompt => opt_bool(c.model.as_ref().and_then(|m| m.system_prompt)),
         F::ModelRag => opt_bool(c.model.as_ref().and_then(|m| m.rag)),
@@ -457,17 +534,31 @@ pub fn value<'a>(facts: &'a Facts<'a>, subject: Subject, attr: Attr) -> Value<'a
         (Attr::Product(ProductField::Name), _) => Value::Str(&facts.model.product.name),
         (Attr::Product(ProductField::Criticality), _) => level(
             Domain::Criticality,
-            facts.model.product.business_criticality.map(|c: Criticality| c as u8),
+            facts
+                .model
+                .product
+                .business_criticality
+                .map(|c: Criticality| c as u8),
         ),
-        (Attr::Comp(CompRole::Target, f), Subject::Component(i)) => {
-            facts.components.get(i).map(|c| comp_value(c, f)).unwrap_or(Value::Null)
-        }
+        (Attr::Comp(CompRole::Target, f), Subject::Component(i)) => facts
+            .components
+            .get(i)
+            .map(|c| comp_value(c, f))
+            .unwrap_or(Value::Null),
         (Attr::Comp(role, f), Subject::Flow(i)) => {
             let Some(ff) = facts.flows.get(i) else {
                 return Value::Null;
             };
-            let idx = if role == CompRole::Source { ff.source } else { ff.destination };
-            facts.components.get(idx).map(|c| comp_value(c, f)).unwrap_or(Value::Null)
+            let idx = if role == CompRole::Source {
+                ff.source
+            } else {
+                ff.destination
+            };
+            facts
+                .components
+                .get(idx)
+                .map(|c| comp_value(c, f))
+                .unwrap_or(Value::Null)
         }
         (Attr::Flow(f), Subject::Flow(i)) => {
             let Some(ff) = facts.flows.get(i) else {
@@ -478,14 +569,27 @@ pub fn value<'a>(facts: &'a Facts<'a>, subject: Subject, attr: Attr) -> Value<'a
             match f {
                 F::Id => Value::Str(&fl.id),
                 F::Name => fl.name.as_deref().map(Value::Str).unwrap_or(Value::Null),
-                F::Description => fl.description.as_deref().map(Value::Str).unwrap_or(Value::Null),
-                F::Protocol => fl.protocol.map(|p| Value::Str(p.as_str())).unwrap_or(Value::Null),
-                F::Port => fl.port.map(|p| Value::Num(f64::from(p))).unwrap_or(Value::Null),
+                F::Description => fl
+                    .description
+                    .as_deref()
+                    .map(Value::Str)
+                    .unwrap_or(Value::Null),
+                F::Protocol => fl
+                    .protocol
+                    .map(|p| Value::Str(p.as_str()))
+                    .unwrap_or(Value::Null),
+                F::Port => fl
+                    .port
+                    .map(|p| Value::Num(f64::from(p)))
+                    .unwrap_or(Value::Null),
                 F::Authentication => fl
                     .authentication
                     .map(|a: AuthScheme| Value::Str(a.as_str()))
                     .unwrap_or(Value::Null),
-                F::Encryption => level(Domain::Encryption, fl.encryption.map(|e: Encryption| e as u8)),
+                F::Encryption => level(
+                    Domain::Encryption,
+                    fl.encryption.map(|e: Encryption| e as u8),
+                ),
                 F::Bidirectional => opt_bool(fl.bidirectional),
                 F::CrossesBoundary => Value::Bool(ff.crosses_boundary),
                 F::BoundariesCrossed => names(&ff.boundaries_crossed),
@@ -507,7 +611,11 @@ pub fn value<'a>(facts: &'a Facts<'a>, subject: Subject, attr: Attr) -> Value<'a
             match f {
                 F::Id => Value::Str(&d.id),
                 F::Name => Value::Str(&d.name),
-                F::Description => d.description.as_deref().map(Value::Str).unwrap_or(Value::Null),
+                F::Description => d
+                    .description
+                    .as_deref()
+                    .map(Value::Str)
+                    .unwrap_or(Value::Null),
                 F::Classification => Value::Level(Domain::Classification, d.classification as u8),
                 F::Pii => opt_bool(d.pii),
                 F::Credentials => opt_bool(d.credentials),
@@ -563,7 +671,9 @@ fn equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Null, Value::Null) => true,
         (Value::Null, _) | (_, Value::Null) => false,
-        (Value::List(x), Value::List(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| equal(p, q)),
+        (Value::List(x), Value::List(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| equal(p, q))
+        }
         _ => order(a, b) == Some(Ordering::Equal),
     }
 }

@@ -4,9 +4,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use sha2::{Digest, Sha256};
 use tmc_model::{
-    CoverageRow, Draft, ElementKind, Generator, Mitigation, MitigationStatus, Provenance, Severity,
-    Stride, SuppressedThreat, SystemModel, TargetKind, TargetRef, Threat, ThreatStatus,
-    DRAFT_VERSION,
+    CoverageRow, DRAFT_VERSION, Draft, ElementKind, Generator, Mitigation, MitigationStatus,
+    Provenance, Severity, Stride, SuppressedThreat, SystemModel, TargetKind, TargetRef, Threat,
+    ThreatStatus,
 };
 
 use crate::attrs::{self, Attr, Subject, TargetType};
@@ -43,7 +43,12 @@ impl RuleSet {
             if let Some(prev) = seen.insert(&r.spec.id, &r.origin) {
                 dup.push(RuleError {
                     file: file.to_string(),
-                    line: r.origin.rsplit(':').next().and_then(|l| l.parse().ok()).unwrap_or(0),
+                    line: r
+                        .origin
+                        .rsplit(':')
+                        .next()
+                        .and_then(|l| l.parse().ok())
+                        .unwrap_or(0),
                     column: 1,
                     rule: Some(r.spec.id.clone()),
                     message: format!("duplicate rule id (first defined at {prev})"),
@@ -89,7 +94,11 @@ impl RuleSet {
             h.update(text.as_bytes());
             h.update([0]);
         }
-        h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+        h.finalize()
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }
 
@@ -162,8 +171,13 @@ pub fn draft(model: &SystemModel, rules: &RuleSet, opts: &DraftOptions) -> Draft
                 });
                 continue;
             }
-            let severity =
-                severity::assess(&facts, subject, rule.spec.likelihood, rule.spec.impact, downgrade);
+            let severity = severity::assess(
+                &facts,
+                subject,
+                rule.spec.likelihood,
+                rule.spec.impact,
+                downgrade,
+            );
             let mitigations = rule
                 .mitigations
                 .iter()
@@ -180,9 +194,11 @@ pub fn draft(model: &SystemModel, rules: &RuleSet, opts: &DraftOptions) -> Draft
                 })
                 .collect();
             let group_key = match (rule.spec.group_by, subject) {
-                (Some(GroupBy::Destination), Subject::Flow(i)) => {
-                    Some(facts.model.components[facts.flows[i].destination].id.clone())
-                }
+                (Some(GroupBy::Destination), Subject::Flow(i)) => Some(
+                    facts.model.components[facts.flows[i].destination]
+                        .id
+                        .clone(),
+                ),
                 (Some(GroupBy::Source), Subject::Flow(i)) => {
                     Some(facts.model.components[facts.flows[i].source].id.clone())
                 }
@@ -314,15 +330,27 @@ fn attr_name(a: Attr) -> String {
         Attr::Comp(CompRole::Destination, f) => format!("flow.destination.{}", comp(f)),
         Attr::Flow(f) => format!(
             "flow.{}",
-            FlowField::ALL.iter().find(|(v, _, _)| *v == f).map(|(_, n, _)| *n).unwrap_or("?")
+            FlowField::ALL
+                .iter()
+                .find(|(v, _, _)| *v == f)
+                .map(|(_, n, _)| *n)
+                .unwrap_or("?")
         ),
         Attr::Data(f) => format!(
             "data.{}",
-            DataField::ALL.iter().find(|(v, _, _)| *v == f).map(|(_, n, _)| *n).unwrap_or("?")
+            DataField::ALL
+                .iter()
+                .find(|(v, _, _)| *v == f)
+                .map(|(_, n, _)| *n)
+                .unwrap_or("?")
         ),
         Attr::Product(f) => format!(
             "product.{}",
-            ProductField::ALL.iter().find(|(v, _, _)| *v == f).map(|(_, n, _)| *n).unwrap_or("?")
+            ProductField::ALL
+                .iter()
+                .find(|(v, _, _)| *v == f)
+                .map(|(_, n, _)| *n)
+                .unwrap_or("?")
         ),
     }
 }
@@ -338,7 +366,10 @@ fn group(hits: Vec<Hit>) -> Vec<Threat> {
             Some(_) => {
                 if let Some(&i) = index.get(&hit.threat.id) {
                     let t = &mut out[i];
-                    extra.entry(i).or_default().push(hit.threat.targets[0].name.clone());
+                    extra
+                        .entry(i)
+                        .or_default()
+                        .push(hit.threat.targets[0].name.clone());
                     t.targets.extend(hit.threat.targets);
                     if hit.threat.severity.score > t.severity.score {
                         t.severity = hit.threat.severity;
@@ -368,7 +399,12 @@ pub fn applicable(kind: Option<ElementKind>) -> &'static [Stride] {
     match kind {
         Some(ElementKind::ExternalEntity) => &[Spoofing, Repudiation],
         Some(ElementKind::Process) => &Stride::ALL,
-        Some(ElementKind::DataStore) => &[Tampering, Repudiation, InformationDisclosure, DenialOfService],
+        Some(ElementKind::DataStore) => &[
+            Tampering,
+            Repudiation,
+            InformationDisclosure,
+            DenialOfService,
+        ],
         None => &[Tampering, InformationDisclosure, DenialOfService],
     }
 }
@@ -385,7 +421,9 @@ fn coverage(facts: &Facts, threats: &[Threat]) -> Vec<CoverageRow> {
     }
     let mut rows = Vec::new();
     let mut push = |target: TargetRef, kind: Option<ElementKind>| {
-        let mut c = counts.remove(&(target.kind, target.id.clone())).unwrap_or_default();
+        let mut c = counts
+            .remove(&(target.kind, target.id.clone()))
+            .unwrap_or_default();
         for s in applicable(kind) {
             c.entry(s.letter().to_string()).or_default();
         }
@@ -393,7 +431,10 @@ fn coverage(facts: &Facts, threats: &[Threat]) -> Vec<CoverageRow> {
     };
     for (i, cf) in facts.components.iter().enumerate() {
         if cf.component.in_scope {
-            push(target_ref(facts, Subject::Component(i)), Some(cf.component.kind));
+            push(
+                target_ref(facts, Subject::Component(i)),
+                Some(cf.component.kind),
+            );
         }
     }
     for i in 0..facts.flows.len() {

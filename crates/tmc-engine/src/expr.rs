@@ -166,7 +166,10 @@ fn lex(src: &str) -> Result<Vec<(usize, Tok)>, SyntaxError> {
             _ => {
                 return Err(err(
                     start,
-                    &format!("unexpected character `{}`", src[start..].chars().next().unwrap_or('?')),
+                    &format!(
+                        "unexpected character `{}`",
+                        src[start..].chars().next().unwrap_or('?')
+                    ),
                 ));
             }
         }
@@ -316,10 +319,16 @@ impl<P> Expr<P> {
     /// Rewrites every path, failing on the first that cannot be resolved.
     pub fn map_paths<Q, E>(self, f: &mut impl FnMut(P) -> Result<Q, E>) -> Result<Expr<Q>, E> {
         Ok(match self {
-            Expr::Or(v) => Expr::Or(v.into_iter().map(|e| e.map_paths(f)).collect::<Result<_, _>>()?),
-            Expr::And(v) => {
-                Expr::And(v.into_iter().map(|e| e.map_paths(f)).collect::<Result<_, _>>()?)
-            }
+            Expr::Or(v) => Expr::Or(
+                v.into_iter()
+                    .map(|e| e.map_paths(f))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Expr::And(v) => Expr::And(
+                v.into_iter()
+                    .map(|e| e.map_paths(f))
+                    .collect::<Result<_, _>>()?,
+            ),
             Expr::Not(e) => Expr::Not(Box::new(e.map_paths(f)?)),
             Expr::Compare(a, op, b) => {
                 Expr::Compare(Box::new(a.map_paths(f)?), op, Box::new(b.map_paths(f)?))
@@ -329,9 +338,11 @@ impl<P> Expr<P> {
             Expr::Num(n) => Expr::Num(n),
             Expr::Bool(b) => Expr::Bool(b),
             Expr::Null => Expr::Null,
-            Expr::List(v) => {
-                Expr::List(v.into_iter().map(|e| e.map_paths(f)).collect::<Result<_, _>>()?)
-            }
+            Expr::List(v) => Expr::List(
+                v.into_iter()
+                    .map(|e| e.map_paths(f))
+                    .collect::<Result<_, _>>()?,
+            ),
         })
     }
 

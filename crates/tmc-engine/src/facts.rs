@@ -171,8 +171,10 @@ impl<'m> Facts<'m> {
 
         let mut flows = Vec::with_capacity(model.flows.len());
         for f in &model.flows {
-            let (Some(&si), Some(&ti)) = (comp_index.get(f.from.as_str()), comp_index.get(f.to.as_str()))
-            else {
+            let (Some(&si), Some(&ti)) = (
+                comp_index.get(f.from.as_str()),
+                comp_index.get(f.to.as_str()),
+            ) else {
                 continue; // validation rejects dangling flows; the engine just skips them
             };
             let crossed: Vec<String> = topo.crossed_boundaries(&f.from, &f.to);

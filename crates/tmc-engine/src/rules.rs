@@ -158,7 +158,12 @@ pub fn load_rule_file(text: &str, file: &str) -> Result<Vec<Rule>, Vec<RuleError
         message,
     };
     if text.len() > MAX_RULE_FILE_BYTES {
-        return Err(vec![err(0, 0, None, format!("rule file exceeds {MAX_RULE_FILE_BYTES} bytes"))]);
+        return Err(vec![err(
+            0,
+            0,
+            None,
+            format!("rule file exceeds {MAX_RULE_FILE_BYTES} bytes"),
+        )]);
     }
     let parsed: RuleFile = serde_saphyr::from_str(text).map_err(|e| {
         let loc = e.location();
@@ -296,7 +301,9 @@ pub fn compile_condition(text: &str, target: TargetType) -> Result<Expr<Attr>, S
     let parsed = expr::parse(text).map_err(|e| format!("{e} in `{}`", text.trim()))?;
     check_literals(&parsed, target)?;
     parsed.map_paths(&mut |p: String| {
-        Attr::resolve(&p, target).map(|(a, _)| a).ok_or_else(|| unknown_attr(&p, target))
+        Attr::resolve(&p, target)
+            .map(|(a, _)| a)
+            .ok_or_else(|| unknown_attr(&p, target))
     })
 }
 
@@ -321,7 +328,9 @@ fn unknown_attr(path: &str, target: TargetType) -> String {
 
 fn check_literals(e: &Expr<String>, target: TargetType) -> Result<(), String> {
     match e {
-        Expr::Or(v) | Expr::And(v) | Expr::List(v) => v.iter().try_for_each(|x| check_literals(x, target)),
+        Expr::Or(v) | Expr::And(v) | Expr::List(v) => {
+            v.iter().try_for_each(|x| check_literals(x, target))
+        }
         Expr::Not(x) => check_literals(x, target),
         Expr::Compare(a, op, b) => {
             check_literals(a, target)?;

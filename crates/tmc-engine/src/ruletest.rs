@@ -43,7 +43,10 @@ pub fn parse_tests(text: &str) -> Result<RuleTestFile, String> {
             .location()
             .map(|l| format!("{}:{}: ", l.line(), l.column()))
             .unwrap_or_default();
-        format!("{loc}{}", e.without_snippet().to_string().lines().next().unwrap_or(""))
+        format!(
+            "{loc}{}",
+            e.without_snippet().to_string().lines().next().unwrap_or("")
+        )
     })
 }
 
@@ -67,7 +70,10 @@ pub fn check(draft: &Draft, case: &RuleTestCase) -> Vec<String> {
         format!(
             "{}{}",
             e.rule,
-            e.target.as_ref().map(|t| format!(" on `{t}`")).unwrap_or_default()
+            e.target
+                .as_ref()
+                .map(|t| format!(" on `{t}`"))
+                .unwrap_or_default()
         )
     };
     for e in &case.must_trigger {
@@ -75,7 +81,12 @@ pub fn check(draft: &Draft, case: &RuleTestCase) -> Vec<String> {
             let why = draft
                 .suppressed
                 .iter()
-                .find(|s| s.rule_id == e.rule && e.target.as_ref().is_none_or(|t| s.targets.iter().any(|x| &x.id == t)))
+                .find(|s| {
+                    s.rule_id == e.rule
+                        && e.target
+                            .as_ref()
+                            .is_none_or(|t| s.targets.iter().any(|x| &x.id == t))
+                })
                 .map(|s| format!(" (it was suppressed: {})", s.reason))
                 .unwrap_or_default();
             out.push(format!("{}: expected {} to fire{why}", case.name, show(e)));

@@ -1,4 +1,5 @@
 //! The built-in rule set loads, lints clean, and drafts every example.
+#![allow(clippy::unwrap_used)]
 
 use tmc_engine::{DraftOptions, RuleSet, draft};
 
@@ -9,7 +10,13 @@ fn repo() -> std::path::PathBuf {
 #[test]
 fn builtin_rules_load() {
     let set = RuleSet::builtin().unwrap_or_else(|e| {
-        panic!("{}", e.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+        panic!(
+            "{}",
+            e.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
     });
     assert!(!set.is_empty());
 }
@@ -25,7 +32,11 @@ fn examples_draft() {
         let bytes = std::fs::read(&path).unwrap();
         let (parsed, _) = tmc_dsl::load_checked(&bytes, &path.display().to_string()).unwrap();
         let d = draft(&parsed.model, &set, &DraftOptions::default());
-        assert!(!d.threats.is_empty(), "{} drafted no threats", path.display());
+        assert!(
+            !d.threats.is_empty(),
+            "{} drafted no threats",
+            path.display()
+        );
     }
 }
 
@@ -53,7 +64,8 @@ fn rule_tests_pass() {
                 (Some(m), _) => m.clone(),
                 (None, Some(rel)) => {
                     let p = path.parent().unwrap().join(rel);
-                    let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                    let bytes =
+                        std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
                     tmc_dsl::load_checked(&bytes, &p.display().to_string())
                         .unwrap_or_else(|e| panic!("{e}"))
                         .0
@@ -67,5 +79,10 @@ fn rule_tests_pass() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {cases} cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -26,14 +26,14 @@ pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 pub const REFERENCES_FILE: &str = "references.jsonl";
 
 /// UAVThreatBench files, as copied into `sources/`.
-pub const UAV_GROUND_TRUTH_FILE: &str =
-    "sources/piyenghar__UAVThreatBench__results__benchmark_100_random_scenarios_withThreats_groundtruth.json";
+pub const UAV_GROUND_TRUTH_FILE: &str = "sources/piyenghar__UAVThreatBench__results__benchmark_100_random_scenarios_withThreats_groundtruth.json";
 pub const UAV_GPT4O_FILE: &str = "sources/piyenghar__UAVThreatBench__results__gpt-4o_threats.json";
 pub const UAV_LOG_FILE: &str = "sources/piyenghar__UAVThreatBench__results__evaluation_log.txt";
 
 /// Datasets whose "references" are another tool's output. They are a baseline to beat, not
 /// ground truth, so their scores are always reported apart from the expert-written ones.
-pub const TOOL_BASELINE_DATASETS: &[&str] = &["otm-sample-mobile-cloud", "iriusrisk-3tier-cookbook"];
+pub const TOOL_BASELINE_DATASETS: &[&str] =
+    &["otm-sample-mobile-cloud", "iriusrisk-3tier-cookbook"];
 
 /// True for datasets produced by a commercial rule engine (see [`TOOL_BASELINE_DATASETS`]).
 pub fn is_tool_baseline(dataset: &str) -> bool {
@@ -170,10 +170,12 @@ pub fn parse_references(text: &str, path: &Path) -> Result<Vec<ReferenceThreat>,
             line: i + 1,
             source,
         })?;
-        out.push(reference_from_value(&value).map_err(|message| EvalError::Format {
-            path: path.to_path_buf(),
-            message: format!("line {}: {message}", i + 1),
-        })?);
+        out.push(
+            reference_from_value(&value).map_err(|message| EvalError::Format {
+                path: path.to_path_buf(),
+                message: format!("line {}: {message}", i + 1),
+            })?,
+        );
     }
     Ok(out)
 }
@@ -380,11 +382,14 @@ mod tests {
             "severity": "likelihood=100 impact=100", "mitigations": ["m"],
             "cwe": ["CWE-79", 89], "capec": [], "source_file": "f", "extra": null}"#
             .replace('\n', " ");
-        let refs = parse_references(&line, Path::new("x.jsonl")).unwrap();
+        let refs = parse_references(&line, Path::new("x.jsonl")).expect("valid line");
         assert_eq!(refs.len(), 1);
         let r = &refs[0];
         assert_eq!(r.ref_id, "7");
-        assert_eq!(r.stride, vec![Stride::Tampering, Stride::InformationDisclosure]);
+        assert_eq!(
+            r.stride,
+            vec![Stride::Tampering, Stride::InformationDisclosure]
+        );
         assert_eq!(r.components, vec!["web"]);
         assert_eq!(r.severity, None);
         assert_eq!(r.cwe, vec![79, 89]);

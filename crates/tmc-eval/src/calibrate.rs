@@ -16,8 +16,11 @@
 //! | `Threat` | default_process | one-to-one, greedy | yes | 46 / 86 | **95** |
 //! | `Threat` | default_process | any expert | yes | 48 / 86 | 93 |
 //! | `Threat` | default_process | any expert | no | 47 / 85 | 91 |
+//! | `Threat` + `RED Article` | default_process | one-to-one, greedy | no | 45 / 86 | 94 |
 //! | `Threat` + `RED Article` | default_process | any expert | yes | 49 / 88 | 90 |
-//! | `Threat` | none (RapidFuzz 3 default) | any expert | yes | 20 / 59 | 56 |
+//! | `Threat` | none (RapidFuzz 3 default) | any expert | yes | 19 / 59 | 55 |
+//!
+//! The paper's own table (from the same log) says 46 % perfect and 87 % matched.
 //!
 //! The rule chosen ([`UavRule::PAPER`]) compares only the `Threat` sentence of each generated
 //! threat with those of the scenario's expert threats, after RapidFuzz's default processing
@@ -388,13 +391,19 @@ Model File: m.json (Total evaluated: 3)
     #[test]
     fn labels_scenarios() {
         let gt = vec![
-            scenario("S1", &["RF jamming of the link", "GPS spoofing of the drone"]),
+            scenario(
+                "S1",
+                &["RF jamming of the link", "GPS spoofing of the drone"],
+            ),
             scenario("S2", &["RF jamming of the link", "Firmware tampering"]),
             scenario("S3", &["Firmware tampering"]),
         ];
         let generated = vec![
             scenario("S1", &["rf jamming of the link!", "GPS spoofing the drone"]),
-            scenario("S2", &["RF jamming of the link", "Data exfiltration over Wi-Fi"]),
+            scenario(
+                "S2",
+                &["RF jamming of the link", "Data exfiltration over Wi-Fi"],
+            ),
             scenario("S3", &["Sensor blinding with lasers"]),
         ];
         let cal = calibrate_uav_data(&gt, &generated, LOG, "m.json", UavRule::PAPER);
@@ -405,14 +414,23 @@ Model File: m.json (Total evaluated: 3)
 
     #[test]
     fn one_to_one_stops_double_claims() {
-        let gt = vec![scenario("S", &["rf jamming of the link", "unrelated words entirely"])];
-        let generated = vec![scenario("S", &["rf jamming of the link", "rf jamming of the link now"])];
+        let gt = vec![scenario(
+            "S",
+            &["rf jamming of the link", "unrelated words entirely"],
+        )];
+        let generated = vec![scenario(
+            "S",
+            &["rf jamming of the link", "rf jamming of the link now"],
+        )];
         let greedy = classify_scenarios(&gt, &generated, UavRule::PAPER);
         assert_eq!(greedy["S"], UavLabel::Partial);
         let any = UavRule {
             one_to_one: false,
             ..UavRule::PAPER
         };
-        assert_eq!(classify_scenarios(&gt, &generated, any)["S"], UavLabel::Perfect);
+        assert_eq!(
+            classify_scenarios(&gt, &generated, any)["S"],
+            UavLabel::Perfect
+        );
     }
 }

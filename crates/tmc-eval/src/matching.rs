@@ -172,7 +172,11 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
         nb += y * y;
     }
     let c = dot / (na.sqrt() * nb.sqrt());
-    if c.is_finite() { c.clamp(-1.0, 1.0) } else { 0.0 }
+    if c.is_finite() {
+        c.clamp(-1.0, 1.0)
+    } else {
+        0.0
+    }
 }
 
 /// Text of a generated threat for matching: title, description and target names, because a
@@ -214,7 +218,11 @@ impl ScoreMatrix {
         for g in generated {
             for r in references {
                 let s = sim.score(g, r);
-                data.push(if s.is_finite() { s.clamp(0.0, 1.0) } else { 0.0 });
+                data.push(if s.is_finite() {
+                    s.clamp(0.0, 1.0)
+                } else {
+                    0.0
+                });
             }
         }
         ScoreMatrix {
@@ -232,7 +240,11 @@ impl ScoreMatrix {
         for r in rows {
             for c in 0..cols {
                 let s = r.get(c).copied().unwrap_or(0.0);
-                data.push(if s.is_finite() { s.clamp(0.0, 1.0) } else { 0.0 });
+                data.push(if s.is_finite() {
+                    s.clamp(0.0, 1.0)
+                } else {
+                    0.0
+                });
             }
         }
         ScoreMatrix {
@@ -291,8 +303,8 @@ impl ManyToOne {
 pub fn many_to_one(m: &ScoreMatrix, threshold: f64) -> ManyToOne {
     let mut reference_best: Vec<Option<Pair>> = vec![None; m.cols()];
     let mut generated_best: Vec<Option<Pair>> = vec![None; m.rows()];
-    for g in 0..m.rows() {
-        for r in 0..m.cols() {
+    for (g, g_best) in generated_best.iter_mut().enumerate() {
+        for (r, r_best) in reference_best.iter_mut().enumerate() {
             let score = m.get(g, r);
             if score < threshold {
                 continue;
@@ -302,11 +314,11 @@ pub fn many_to_one(m: &ScoreMatrix, threshold: f64) -> ManyToOne {
                 reference: r,
                 score,
             };
-            if generated_best[g].is_none_or(|p| score > p.score) {
-                generated_best[g] = Some(pair);
+            if g_best.is_none_or(|p| score > p.score) {
+                *g_best = Some(pair);
             }
-            if reference_best[r].is_none_or(|p| score > p.score) {
-                reference_best[r] = Some(pair);
+            if r_best.is_none_or(|p| score > p.score) {
+                *r_best = Some(pair);
             }
         }
     }
@@ -347,7 +359,11 @@ pub fn optimal_assignment(m: &ScoreMatrix, threshold: f64) -> Vec<Pair> {
         (m.rows(), m.cols())
     };
     let matrix = Matrix::from_fn(nr, nc, |(i, j)| {
-        if transpose { weight(j, i) } else { weight(i, j) }
+        if transpose {
+            weight(j, i)
+        } else {
+            weight(i, j)
+        }
     });
     let (_, assignment) = kuhn_munkres(&matrix);
     let mut pairs: Vec<Pair> = assignment

@@ -394,7 +394,10 @@ fn row_cells(r: &Row) -> Vec<String> {
 fn sections(report: &EvalReport) -> Vec<(&'static str, Vec<Row>)> {
     let mut out = vec![
         ("Systems", report.systems.iter().map(system_row).collect()),
-        ("Datasets (macro over systems)", report.datasets.iter().map(summary_row).collect()),
+        (
+            "Datasets (macro over systems)",
+            report.datasets.iter().map(summary_row).collect(),
+        ),
     ];
     let macros: Vec<Row> = report
         .expert

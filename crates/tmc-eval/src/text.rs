@@ -81,7 +81,10 @@ pub fn ratio(a: &str, b: &str) -> f64 {
 /// RapidFuzz `fuzz.token_sort_ratio`: `ratio` of the whitespace tokens sorted and re-joined, so
 /// word order does not matter.
 pub fn token_sort_ratio(a: &str, b: &str) -> f64 {
-    ratio(&sorted_join(a.split_whitespace()), &sorted_join(b.split_whitespace()))
+    ratio(
+        &sorted_join(a.split_whitespace()),
+        &sorted_join(b.split_whitespace()),
+    )
 }
 
 fn sorted_join<'a>(tokens: impl Iterator<Item = &'a str>) -> String {
@@ -132,7 +135,8 @@ pub fn token_set_ratio(a: &str, b: &str) -> f64 {
     let ba_joined = diff_ba.join(" ");
     let ab_len = ab_joined.chars().count();
     let ba_len = ba_joined.chars().count();
-    let sect_len = sect.iter().map(|t| t.chars().count()).sum::<usize>() + sect.len().saturating_sub(1);
+    let sect_len =
+        sect.iter().map(|t| t.chars().count()).sum::<usize>() + sect.len().saturating_sub(1);
     let sep = usize::from(sect_len != 0);
     let sect_ab_len = sect_len + sep + ab_len;
     let sect_ba_len = sect_len + sep + ba_len;
@@ -249,7 +253,10 @@ mod tests {
     fn processing_matches_rapidfuzz() {
         // RapidFuzz: default_process(" A_b-C  ÄÖ  x\t") == "a b c  äö  x"
         assert_eq!(default_process(" A_b-C  ÄÖ  x\t"), "a b c  äö  x");
-        assert_eq!(default_process("WPA2-Enterprise Wi-Fi."), "wpa2 enterprise wi fi");
+        assert_eq!(
+            default_process("WPA2-Enterprise Wi-Fi."),
+            "wpa2 enterprise wi fi"
+        );
         assert_eq!(default_process("--"), "");
     }
 
@@ -257,11 +264,17 @@ mod tests {
     fn indel_and_ratio_by_hand() {
         // kitten/sitting: LCS "ittn" = 4, indel = 6 + 7 − 8 = 5, ratio = (1 − 5/13)·100.
         assert_eq!(indel_distance("kitten", "sitting"), 5);
-        assert!(close(ratio("kitten", "sitting"), (1.0 - 5.0 / 13.0) * 100.0));
+        assert!(close(
+            ratio("kitten", "sitting"),
+            (1.0 - 5.0 / 13.0) * 100.0
+        ));
         assert!(close(ratio("", ""), 100.0));
         assert!(close(ratio("abc", ""), 0.0));
         // One appended character: indel 1 over 29 characters.
-        assert!(close(ratio("this is a test", "this is a test!"), (1.0 - 1.0 / 29.0) * 100.0));
+        assert!(close(
+            ratio("this is a test", "this is a test!"),
+            (1.0 - 1.0 / 29.0) * 100.0
+        ));
     }
 
     #[test]
@@ -274,7 +287,10 @@ mod tests {
 
     #[test]
     fn token_set_subset_is_100() {
-        assert!(close(token_set_ratio("fuzzy was a bear", "fuzzy fuzzy was a bear"), 100.0));
+        assert!(close(
+            token_set_ratio("fuzzy was a bear", "fuzzy fuzzy was a bear"),
+            100.0
+        ));
         assert!(close(token_set_ratio("a", "a b"), 100.0));
     }
 
@@ -295,14 +311,42 @@ mod tests {
         let got = token_set_ratio("abc def", "xyz uvw");
         assert!(close(got, 100.0 - 1200.0 / 14.0), "{got}");
         // Values printed by RapidFuzz 3.14 for the same inputs.
-        assert!((token_set_ratio("the quick brown fox", "the lazy dog jumps") - 37.837_837_837_837_84).abs() < 1e-9);
+        assert!(
+            (token_set_ratio("the quick brown fox", "the lazy dog jumps") - 37.837_837_837_837_84)
+                .abs()
+                < 1e-9
+        );
+    }
+
+    #[test]
+    fn matches_rapidfuzz_on_uavthreatbench_sentences() {
+        // Reference values printed by RapidFuzz 3.14 (fuzz.* with utils.default_process where
+        // noted); these pairs sit just under the paper's threshold of 70, where an off-by-one
+        // in the formula would flip a scenario's label.
+        let a = "GNSS Spoofing leading to incorrect drone navigation and positioning within the \
+                 warehouse, potentially causing collisions or misplacement of inventory.";
+        let b = "GNSS Spoofing may lead to incorrect drone navigation, causing potential physical \
+                 harm or operational disruption.";
+        assert!((processed_token_set_ratio(a, b) - 68.992_248_062_015_5).abs() < 1e-9);
+        assert!((token_set_ratio(a, b) - 67.938_931_297_709_93).abs() < 1e-9);
+        let c = "Malicious firmware update leading to unauthorized control or data manipulation \
+                 within the warehouse operations.";
+        let d = "Unauthorized access to the drone control system via Wi-Fi could lead to \
+                 malicious control or disruption of drone operations.";
+        assert!((processed_token_set_ratio(c, d) - 69.444_444_444_444_44).abs() < 1e-9);
+        let sorted = token_sort_ratio(&default_process(c), &default_process(d));
+        assert!((sorted - 60.085_836_909_871_24).abs() < 1e-9);
+        assert!((ratio(c, d) - 49.361_702_127_659_576).abs() < 1e-9);
     }
 
     #[test]
     fn token_set_does_not_process() {
         // RapidFuzz 3 scorers leave case alone; the processed variant folds it.
         assert!(token_set_ratio("RF Jamming", "rf jamming") < 100.0);
-        assert!(close(processed_token_set_ratio("RF Jamming!", "rf jamming"), 100.0));
+        assert!(close(
+            processed_token_set_ratio("RF Jamming!", "rf jamming"),
+            100.0
+        ));
     }
 
     #[test]
@@ -318,7 +362,10 @@ mod tests {
         // Uniform weights: {sql, injection, login} vs {sql, injection, search} → 2·2/6.
         let got = bm25_overlap("SQL injection in login", "SQL injection in search", &empty);
         assert!(close(got, 4.0 / 6.0), "{got}");
-        assert!(close(bm25_overlap("same words here", "same words here", &empty), 1.0));
+        assert!(close(
+            bm25_overlap("same words here", "same words here", &empty),
+            1.0
+        ));
         assert!(close(bm25_overlap("", "", &empty), 0.0));
         // A corpus where "sql" is everywhere makes the shared term worth less than the rest.
         let idf = IdfTable::from_documents(["sql a", "sql b", "sql c", "login"]);

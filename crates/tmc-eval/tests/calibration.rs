@@ -12,15 +12,28 @@ fn bench_dir() -> PathBuf {
 
 #[test]
 fn reproduces_published_gpt4o_figures() {
-    let cal = calibrate_uav(&bench_dir()).unwrap();
+    let cal = calibrate_uav(&bench_dir()).expect("UAVThreatBench files in shared/bench");
     println!("{cal:#?}");
     assert_eq!(cal.scenarios, 100);
     assert_eq!(cal.log_scenarios, 100);
-    assert!((cal.matched_pct - 87.0).abs() <= 3.0, "matched {}", cal.matched_pct);
-    assert!((cal.perfect_pct - 46.0).abs() <= 3.0, "perfect {}", cal.perfect_pct);
+    assert!(
+        (cal.matched_pct - 87.0).abs() <= 3.0,
+        "matched {}",
+        cal.matched_pct
+    );
+    assert!(
+        (cal.perfect_pct - 46.0).abs() <= 3.0,
+        "perfect {}",
+        cal.perfect_pct
+    );
     assert_eq!(cal.published_matched_pct, Some(87.0));
     assert_eq!(cal.published_perfect_pct, Some(46.0));
-    assert!(cal.log_agreement >= 93, "agreement {}/{}", cal.log_agreement, cal.log_scenarios);
+    assert!(
+        cal.log_agreement >= 93,
+        "agreement {}/{}",
+        cal.log_agreement,
+        cal.log_scenarios
+    );
 }
 
 /// The chosen rule must be the best of all variants (ties allowed); prints the comparison
@@ -30,7 +43,7 @@ fn chosen_rule_has_best_log_agreement() {
     let mut best = 0;
     let mut chosen = 0;
     for rule in UavRule::all() {
-        let cal = calibrate_uav_with(&bench_dir(), rule).unwrap();
+        let cal = calibrate_uav_with(&bench_dir(), rule).expect("UAVThreatBench files");
         println!(
             "{:<70} perfect {:>3.0}% matched {:>3.0}% agreement {}/{}",
             cal.rule, cal.perfect_pct, cal.matched_pct, cal.log_agreement, cal.log_scenarios

@@ -69,8 +69,13 @@ pub(crate) fn as_object<'a>(
     format: &'static str,
     at: &str,
 ) -> Result<&'a serde_json::Map<String, Value>, ImportError> {
-    v.as_object()
-        .ok_or_else(|| malformed(format, loc(at), format!("expected an object, found {}", kind_of(v))))
+    v.as_object().ok_or_else(|| {
+        malformed(
+            format,
+            loc(at),
+            format!("expected an object, found {}", kind_of(v)),
+        )
+    })
 }
 
 /// An optional array field: missing or null is empty; any other non-array is an error, because a
@@ -111,7 +116,11 @@ pub(crate) fn obj<'a>(
 }
 
 fn loc(at: &str) -> String {
-    if at.is_empty() { "/".to_string() } else { at.to_string() }
+    if at.is_empty() {
+        "/".to_string()
+    } else {
+        at.to_string()
+    }
 }
 
 pub(crate) fn kind_of(v: &Value) -> &'static str {
@@ -275,7 +284,11 @@ impl Builder {
     pub fn target(&self, kind: TargetKind, id: &str) -> Option<TargetRef> {
         let m = &self.model;
         let name = match kind {
-            TargetKind::Component => m.components.iter().find(|c| c.id == id).map(|c| c.name.clone()),
+            TargetKind::Component => m
+                .components
+                .iter()
+                .find(|c| c.id == id)
+                .map(|c| c.name.clone()),
             TargetKind::Flow => m.flows.iter().find(|f| f.id == id).map(Flow::display_name),
             TargetKind::Data => m.data.iter().find(|d| d.id == id).map(|d| d.name.clone()),
             TargetKind::Boundary => m
@@ -393,7 +406,11 @@ pub(crate) fn level_from_score(score: u8) -> Severity {
 
 /// Maps a 0..=100 rating (OTM risk values) onto 1..=5.
 pub(crate) fn percent_to_five(p: f64) -> u8 {
-    let p = if p.is_finite() { p.clamp(0.0, 100.0) } else { 0.0 };
+    let p = if p.is_finite() {
+        p.clamp(0.0, 100.0)
+    } else {
+        0.0
+    };
     ((p / 20.0).ceil() as u8).clamp(1, 5)
 }
 
@@ -428,50 +445,351 @@ pub(crate) fn push_unique(v: &mut Vec<Stride>, s: Stride) {
 /// Order matters: more specific words come first so "API gateway" is a gateway, not an API
 /// service, and "key vault" a vault, not a key-value store.
 pub(crate) fn infer_technology(text: &str) -> Option<Technology> {
-    let t = format!(" {} ", text.to_ascii_lowercase().replace(['_', '-', '\n', '/'], " "));
+    let t = format!(
+        " {} ",
+        text.to_ascii_lowercase()
+            .replace(['_', '-', '\n', '/'], " ")
+    );
     let has = |words: &[&str]| words.iter().any(|w| t.contains(w));
     use Technology::*;
     let rules: &[(&[&str], Technology)] = &[
-        (&["api gateway", "apigateway", "api management", "gateway api"], ApiGateway),
-        (&["key vault", "keyvault", "secrets manager", "secret manager", "vault", " hsm ", " kms "], SecretsVault),
-        (&["load balancer", "loadbalancer", " alb ", " elb ", "reverse proxy", "haproxy"], LoadBalancer),
+        (
+            &["api gateway", "apigateway", "api management", "gateway api"],
+            ApiGateway,
+        ),
+        (
+            &[
+                "key vault",
+                "keyvault",
+                "secrets manager",
+                "secret manager",
+                "vault",
+                " hsm ",
+                " kms ",
+            ],
+            SecretsVault,
+        ),
+        (
+            &[
+                "load balancer",
+                "loadbalancer",
+                " alb ",
+                " elb ",
+                "reverse proxy",
+                "haproxy",
+            ],
+            LoadBalancer,
+        ),
         (&[" waf ", "web application firewall"], Waf),
         (&[" cdn ", "cloudfront", "akamai", "fastly"], Cdn),
-        (&["vector db", "vector database", "vector store", "pinecone", "weaviate", "qdrant", "chroma"], VectorDatabase),
+        (
+            &[
+                "vector db",
+                "vector database",
+                "vector store",
+                "pinecone",
+                "weaviate",
+                "qdrant",
+                "chroma",
+            ],
+            VectorDatabase,
+        ),
         (&["redis", "memcache", " cache "], Cache),
-        (&["queue", " sqs ", "kafka", "rabbitmq", "message broker", " jms ", "event bus", "eventbridge", " sns ", "pub sub", "pubsub", "service bus"], Queue),
-        (&["elasticsearch", "opensearch", "search index", "search engine", " solr "], SearchIndex),
-        (&["mongodb", "mongo ", "dynamodb", "cosmos", "cassandra", "nosql", "couchdb", "firestore"], NosqlDatabase),
-        (&["postgres", "psql", "mysql", "mariadb", "sql server", "mssql", "oracle db", " rds ", "aurora", "sqlite", " sql ", "database", " db ", "sql database"], Database),
-        (&[" s3 ", "bucket", "blob", "object storage", "azure storage", "storage account"], ObjectStorage),
-        (&["file server", "file storage", "file share", "filesystem", "file system", " nfs ", " smb ", " efs ", "wallet file", "config file"], FileStorage),
-        (&["identity provider", " idp ", "cognito", "okta", "auth0", "keycloak", " ldap", "active directory", " sso ", "identity store", "entra", "auth service", "authorization server", "oauth server"], IdentityProvider),
-        (&[" llm", "language model", "bedrock", "openai", " gpt", "claude", "gemini", "inference", "ml model", "machine learning model", "foundation model", " model "], Llm),
+        (
+            &[
+                "queue",
+                " sqs ",
+                "kafka",
+                "rabbitmq",
+                "message broker",
+                " jms ",
+                "event bus",
+                "eventbridge",
+                " sns ",
+                "pub sub",
+                "pubsub",
+                "service bus",
+            ],
+            Queue,
+        ),
+        (
+            &[
+                "elasticsearch",
+                "opensearch",
+                "search index",
+                "search engine",
+                " solr ",
+            ],
+            SearchIndex,
+        ),
+        (
+            &[
+                "mongodb",
+                "mongo ",
+                "dynamodb",
+                "cosmos",
+                "cassandra",
+                "nosql",
+                "couchdb",
+                "firestore",
+            ],
+            NosqlDatabase,
+        ),
+        (
+            &[
+                "postgres",
+                "psql",
+                "mysql",
+                "mariadb",
+                "sql server",
+                "mssql",
+                "oracle db",
+                " rds ",
+                "aurora",
+                "sqlite",
+                " sql ",
+                "database",
+                " db ",
+                "sql database",
+            ],
+            Database,
+        ),
+        (
+            &[
+                " s3 ",
+                "bucket",
+                "blob",
+                "object storage",
+                "azure storage",
+                "storage account",
+            ],
+            ObjectStorage,
+        ),
+        (
+            &[
+                "file server",
+                "file storage",
+                "file share",
+                "filesystem",
+                "file system",
+                " nfs ",
+                " smb ",
+                " efs ",
+                "wallet file",
+                "config file",
+            ],
+            FileStorage,
+        ),
+        (
+            &[
+                "identity provider",
+                " idp ",
+                "cognito",
+                "okta",
+                "auth0",
+                "keycloak",
+                " ldap",
+                "active directory",
+                " sso ",
+                "identity store",
+                "entra",
+                "auth service",
+                "authorization server",
+                "oauth server",
+            ],
+            IdentityProvider,
+        ),
+        (
+            &[
+                " llm",
+                "language model",
+                "bedrock",
+                "openai",
+                " gpt",
+                "claude",
+                "gemini",
+                "inference",
+                "ml model",
+                "machine learning model",
+                "foundation model",
+                " model ",
+            ],
+            Llm,
+        ),
         (&[" agent "], Agent),
         (&["iot gateway", "edge gateway"], IotGateway),
-        (&["iot", "sensor", "embedded device", "drone", " plc ", "firmware"], IotDevice),
-        (&["kubernetes", " k8s", " eks ", " aks ", " gke ", "container platform", "docker", "openshift", "ecs cluster"], ContainerPlatform),
-        (&["jenkins", "pipeline", " ci ", "ci cd", "cicd", "github actions", "gitlab", "build server", "deployment service", "source code repo", "git repo", "sourcecode repository", "artifact"], CiCd),
-        (&["monitoring", "logging", "siem", "cloudwatch", "prometheus", "grafana", "splunk", "log storage", " logs "], Monitoring),
-        (&["smtp", "email", "e mail", "mail server", " ses ", "sendgrid"], EmailService),
-        (&["payment", "stripe", "paypal", "adyen", "card processor"], PaymentProvider),
-        (&["lambda", "serverless", "azure function", "cloud function", " function "], ServerlessFunction),
+        (
+            &[
+                "iot",
+                "sensor",
+                "embedded device",
+                "drone",
+                " plc ",
+                "firmware",
+            ],
+            IotDevice,
+        ),
+        (
+            &[
+                "kubernetes",
+                " k8s",
+                " eks ",
+                " aks ",
+                " gke ",
+                "container platform",
+                "docker",
+                "openshift",
+                "ecs cluster",
+            ],
+            ContainerPlatform,
+        ),
+        (
+            &[
+                "jenkins",
+                "pipeline",
+                " ci ",
+                "ci cd",
+                "cicd",
+                "github actions",
+                "gitlab",
+                "build server",
+                "deployment service",
+                "source code repo",
+                "git repo",
+                "sourcecode repository",
+                "artifact",
+            ],
+            CiCd,
+        ),
+        (
+            &[
+                "monitoring",
+                "logging",
+                "siem",
+                "cloudwatch",
+                "prometheus",
+                "grafana",
+                "splunk",
+                "log storage",
+                " logs ",
+            ],
+            Monitoring,
+        ),
+        (
+            &[
+                "smtp",
+                "email",
+                "e mail",
+                "mail server",
+                " ses ",
+                "sendgrid",
+            ],
+            EmailService,
+        ),
+        (
+            &["payment", "stripe", "paypal", "adyen", "card processor"],
+            PaymentProvider,
+        ),
+        (
+            &[
+                "lambda",
+                "serverless",
+                "azure function",
+                "cloud function",
+                " function ",
+            ],
+            ServerlessFunction,
+        ),
         (&["batch", "cron", "scheduler", "etl"], BatchJob),
         (&["worker", "background", "consumer", "daemon"], Worker),
         (&["browser", "web client", "user agent"], Browser),
-        (&["mobile", "android", " ios ", "iphone", "smartphone"], MobileApp),
-        (&["desktop", "wallet gui", " gui ", "electron", "admin client", "devops client"], DesktopApp),
-        (&["api", "web service", "webservice", "microservice", "backend", "rest ", "graphql", "grpc", "server"], ApiService),
-        (&["web app", "webapp", "web application", "website", "web site", "frontend", "front end", "web ui", " ui ", "portal", "cms"], WebApp),
-        (&[" user", "customer", "admin", "operator", "engineer", "developer", "person", "human", "end user", "actor", "employee", "attacker"], User),
-        (&["third party", "saas", "external service", "partner", "3rd party", "external system"], ExternalService),
+        (
+            &["mobile", "android", " ios ", "iphone", "smartphone"],
+            MobileApp,
+        ),
+        (
+            &[
+                "desktop",
+                "wallet gui",
+                " gui ",
+                "electron",
+                "admin client",
+                "devops client",
+            ],
+            DesktopApp,
+        ),
+        (
+            &[
+                "api",
+                "web service",
+                "webservice",
+                "microservice",
+                "backend",
+                "rest ",
+                "graphql",
+                "grpc",
+                "server",
+            ],
+            ApiService,
+        ),
+        (
+            &[
+                "web app",
+                "webapp",
+                "web application",
+                "website",
+                "web site",
+                "frontend",
+                "front end",
+                "web ui",
+                " ui ",
+                "portal",
+                "cms",
+            ],
+            WebApp,
+        ),
+        (
+            &[
+                " user",
+                "customer",
+                "admin",
+                "operator",
+                "engineer",
+                "developer",
+                "person",
+                "human",
+                "end user",
+                "actor",
+                "employee",
+                "attacker",
+            ],
+            User,
+        ),
+        (
+            &[
+                "third party",
+                "saas",
+                "external service",
+                "partner",
+                "3rd party",
+                "external system",
+            ],
+            ExternalService,
+        ),
     ];
-    rules.iter().find(|(words, _)| has(words)).map(|(_, tech)| *tech)
+    rules
+        .iter()
+        .find(|(words, _)| has(words))
+        .map(|(_, tech)| *tech)
 }
 
 /// Protocol from a label such as "HTTP/S", "HTTPS", "psql", "MQTT over TLS".
 pub(crate) fn parse_protocol(text: &str) -> Option<Protocol> {
-    let t = format!(" {} ", text.to_ascii_lowercase().replace(['_', '-', '(', ')', ',', ';'], " "));
+    let t = format!(
+        " {} ",
+        text.to_ascii_lowercase()
+            .replace(['_', '-', '(', ')', ',', ';'], " ")
+    );
     let has = |words: &[&str]| words.iter().any(|w| t.contains(w));
     use Protocol::*;
     let rules: &[(&[&str], Protocol)] = &[
@@ -512,7 +830,14 @@ pub(crate) fn infer_boundary_kind(text: &str) -> (BoundaryKind, bool) {
         BoundaryKind::Subnet
     } else if has(&["account", "subscription", "cloud", "aws", "azure", "gcp"]) {
         BoundaryKind::CloudAccount
-    } else if has(&["container", "namespace", "kubernetes", "k8s", "pod", "sandbox"]) {
+    } else if has(&[
+        "container",
+        "namespace",
+        "kubernetes",
+        "k8s",
+        "pod",
+        "sandbox",
+    ]) {
         BoundaryKind::Container
     } else if has(&["process", "execution environment", "runtime"]) {
         BoundaryKind::Process
@@ -520,7 +845,14 @@ pub(crate) fn infer_boundary_kind(text: &str) -> (BoundaryKind, bool) {
         BoundaryKind::Tenant
     } else if has(&["device", "physical", "hardware", "premises", "building"]) {
         BoundaryKind::Physical
-    } else if has(&["organization", "organisation", "company", "corporate", "partner", "third party"]) {
+    } else if has(&[
+        "organization",
+        "organisation",
+        "company",
+        "corporate",
+        "partner",
+        "third party",
+    ]) {
         BoundaryKind::Organization
     } else if has(&["network", "internet", "lan", "zone", "public", "private"]) {
         BoundaryKind::Network
@@ -534,21 +866,56 @@ pub(crate) fn infer_boundary_kind(text: &str) -> (BoundaryKind, bool) {
 pub(crate) fn infer_trust_zone(text: &str) -> Option<TrustZone> {
     let t = text.to_ascii_lowercase();
     let has = |words: &[&str]| words.iter().any(|w| t.contains(w));
-    Some(if has(&["internet", "public network", "untrusted", "external network"]) {
-        TrustZone::Internet
-    } else if has(&["dmz", "perimeter", "edge"]) {
-        TrustZone::Dmz
-    } else if has(&["third party", "third-party", "partner", "vendor", "saas", "external"]) {
-        TrustZone::ThirdParty
-    } else if has(&["device", "mobile", "client", "endpoint", "user"]) {
-        TrustZone::Device
-    } else if has(&["restricted", "secure", "vault", "pci", "sensitive", "production", "prod"]) {
-        TrustZone::Restricted
-    } else if has(&["internal", "private", "cloud", "vpc", "corporate", "intranet", "backend", "data center", "datacenter", "on-prem", "experimental", "dev"]) {
-        TrustZone::Internal
-    } else {
-        return None;
-    })
+    Some(
+        if has(&[
+            "internet",
+            "public network",
+            "untrusted",
+            "external network",
+        ]) {
+            TrustZone::Internet
+        } else if has(&["dmz", "perimeter", "edge"]) {
+            TrustZone::Dmz
+        } else if has(&[
+            "third party",
+            "third-party",
+            "partner",
+            "vendor",
+            "saas",
+            "external",
+        ]) {
+            TrustZone::ThirdParty
+        } else if has(&["device", "mobile", "client", "endpoint", "user"]) {
+            TrustZone::Device
+        } else if has(&[
+            "restricted",
+            "secure",
+            "vault",
+            "pci",
+            "sensitive",
+            "production",
+            "prod",
+        ]) {
+            TrustZone::Restricted
+        } else if has(&[
+            "internal",
+            "private",
+            "cloud",
+            "vpc",
+            "corporate",
+            "intranet",
+            "backend",
+            "data center",
+            "datacenter",
+            "on-prem",
+            "experimental",
+            "dev",
+        ]) {
+            TrustZone::Internal
+        } else {
+            return None;
+        },
+    )
 }
 
 /// Adds a component, picking the technology from `hint` text when it can and noting the guess.
@@ -571,13 +938,18 @@ impl Builder {
         self.map(&id, c.source_id);
         // A store's technology must be a storage technology: "Web Application Config" is a
         // file, not a web app.
-        let inferred = infer_technology(c.hint)
-            .filter(|t| c.kind != ElementKind::DataStore || t.default_kind() == ElementKind::DataStore);
+        let inferred = infer_technology(c.hint).filter(|t| {
+            c.kind != ElementKind::DataStore || t.default_kind() == ElementKind::DataStore
+        });
         let technology = match inferred {
             Some(t) => {
                 self.note(
                     Some(&id),
-                    format!("technology `{}` inferred from \"{}\"", t.as_str(), one_line(c.hint)),
+                    format!(
+                        "technology `{}` inferred from \"{}\"",
+                        t.as_str(),
+                        one_line(c.hint)
+                    ),
                 );
                 t
             }
@@ -640,7 +1012,13 @@ impl Builder {
     }
 
     /// Adds a flow between two existing components; notes a missing protocol.
-    pub fn add_flow(&mut self, source_id: &str, name: Option<String>, from: &str, to: &str) -> String {
+    pub fn add_flow(
+        &mut self,
+        source_id: &str,
+        name: Option<String>,
+        from: &str,
+        to: &str,
+    ) -> String {
         let preferred = match &name {
             Some(n) => n.clone(),
             None => format!("{from}-to-{to}"),
@@ -676,7 +1054,10 @@ impl Builder {
             None => match parse_protocol(fallback_text) {
                 Some(p) => (
                     Some(p),
-                    Some(format!("protocol `{}` inferred from the flow's name or description", p.as_str())),
+                    Some(format!(
+                        "protocol `{}` inferred from the flow's name or description",
+                        p.as_str()
+                    )),
                 ),
                 None => (
                     None,

@@ -107,10 +107,7 @@ pub(crate) fn malformed(
 }
 
 /// Input as UTF-8 text without a byte-order mark; text formats are UTF-8 by definition.
-pub(crate) fn utf8_text<'a>(
-    format: &'static str,
-    bytes: &'a [u8],
-) -> Result<&'a str, ImportError> {
+pub(crate) fn utf8_text<'a>(format: &'static str, bytes: &'a [u8]) -> Result<&'a str, ImportError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     std::str::from_utf8(bytes).map_err(|e| {
         let (line, column) = line_col(bytes, e.valid_up_to());
@@ -127,13 +124,22 @@ pub(crate) fn line_col(bytes: &[u8], offset: usize) -> (usize, usize) {
     let offset = offset.min(bytes.len());
     let before = &bytes[..offset];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let column = offset - before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1) + 1;
+    let column = offset
+        - before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1)
+        + 1;
     (line, column)
 }
 
 impl Diagram {
     /// Adds a node, refusing more than [`MAX_NODES`] so hostile input stays cheap.
-    pub(crate) fn push_node(&mut self, format: &'static str, node: Node) -> Result<usize, ImportError> {
+    pub(crate) fn push_node(
+        &mut self,
+        format: &'static str,
+        node: Node,
+    ) -> Result<usize, ImportError> {
         if self.nodes.len() >= MAX_NODES {
             return Err(malformed(
                 format,
@@ -146,7 +152,11 @@ impl Diagram {
     }
 
     /// Adds a frame, with the same limit as nodes.
-    pub(crate) fn push_group(&mut self, format: &'static str, group: Group) -> Result<usize, ImportError> {
+    pub(crate) fn push_group(
+        &mut self,
+        format: &'static str,
+        group: Group,
+    ) -> Result<usize, ImportError> {
         if self.groups.len() >= MAX_NODES {
             return Err(malformed(
                 format,
@@ -159,7 +169,12 @@ impl Diagram {
     }
 
     /// Adds an edge, refusing more than [`MAX_EDGES`].
-    pub(crate) fn push_edge(&mut self, format: &'static str, location: &str, edge: Edge) -> Result<(), ImportError> {
+    pub(crate) fn push_edge(
+        &mut self,
+        format: &'static str,
+        location: &str,
+        edge: Edge,
+    ) -> Result<(), ImportError> {
         if self.edges.len() >= MAX_EDGES {
             return Err(malformed(
                 format,
@@ -249,7 +264,11 @@ impl Diagram {
             if let Some(src) = &edge.source_id {
                 id_map.insert(id.clone(), src.clone());
             }
-            let label = edge.label.as_deref().map(str::trim).filter(|l| !l.is_empty());
+            let label = edge
+                .label
+                .as_deref()
+                .map(str::trim)
+                .filter(|l| !l.is_empty());
             let protocol = label.and_then(guess_protocol);
             if protocol.is_none() {
                 notes.push(ImportNote {
@@ -894,7 +913,11 @@ pub(crate) fn classify_by_label(
 
 /// Technology for a box whose shape fixes the kind (a cylinder is a store, a stick figure an
 /// external entity): the label may refine it within that kind.
-pub(crate) fn technology_for_kind(label: &str, kind: ElementKind, default: Technology) -> Technology {
+pub(crate) fn technology_for_kind(
+    label: &str,
+    kind: ElementKind,
+    default: Technology,
+) -> Technology {
     guess_technology(label)
         .filter(|t| t.default_kind() == kind)
         .unwrap_or(default)
@@ -919,7 +942,10 @@ mod tests {
     #[test]
     fn html_labels_become_text() {
         assert_eq!(strip_html("Web<br>Server"), "Web Server");
-        assert_eq!(strip_html("<div><b>API</b>&nbsp;&amp; co</div>"), "API & co");
+        assert_eq!(
+            strip_html("<div><b>API</b>&nbsp;&amp; co</div>"),
+            "API & co"
+        );
         assert_eq!(strip_html("a < b &#x41;&#66;"), "a < b AB");
         assert_eq!(strip_html("&bogus; <"), "&bogus; <");
     }
@@ -927,16 +953,28 @@ mod tests {
     #[test]
     fn guesses() {
         assert_eq!(guess_technology("User DB"), Some(Technology::Database));
-        assert_eq!(guess_technology("User Service"), Some(Technology::ApiService));
-        assert_eq!(guess_technology("mxgraph.aws4.api_gateway"), Some(Technology::ApiGateway));
+        assert_eq!(
+            guess_technology("User Service"),
+            Some(Technology::ApiService)
+        );
+        assert_eq!(
+            guess_technology("mxgraph.aws4.api_gateway"),
+            Some(Technology::ApiGateway)
+        );
         assert_eq!(guess_technology("Circle"), None);
         assert_eq!(guess_protocol("HTTPS/JSON"), Some(Protocol::Https));
         assert_eq!(guess_protocol("reads orders"), None);
         assert_eq!(guess_port("HTTPS :443"), Some(443));
         assert_eq!(guess_port("port 5432"), Some(5432));
         assert_eq!(guess_port("ratio 1:2x"), None);
-        assert_eq!(guess_boundary_kind("Private subnet"), Some(BoundaryKind::Subnet));
-        assert_eq!(guess_boundary_kind("AWS account"), Some(BoundaryKind::CloudAccount));
+        assert_eq!(
+            guess_boundary_kind("Private subnet"),
+            Some(BoundaryKind::Subnet)
+        );
+        assert_eq!(
+            guess_boundary_kind("AWS account"),
+            Some(BoundaryKind::CloudAccount)
+        );
     }
 
     #[test]

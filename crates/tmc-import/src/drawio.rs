@@ -18,7 +18,7 @@ use quick_xml::events::Event;
 use tmc_model::{ElementKind, Technology};
 
 use crate::diagram::{
-    self, Diagram, Direction, Edge, Group, Node, MAX_NESTING, check_size, malformed,
+    self, Diagram, Direction, Edge, Group, MAX_NESTING, Node, check_size, malformed,
 };
 use crate::{ImportError, ImportResult};
 
@@ -124,7 +124,11 @@ fn parse_xml_head(text: &str, context: &str, head_only: bool) -> Result<Element,
     let mut stack: Vec<Element> = Vec::new();
     let mut count = 0usize;
     let err = |reader: &quick_xml::Reader<&[u8]>, message: String| {
-        malformed(FORMAT, xml_location(text, reader.buffer_position(), context), message)
+        malformed(
+            FORMAT,
+            xml_location(text, reader.buffer_position(), context),
+            message,
+        )
     };
     loop {
         let event = reader.read_event().map_err(|e| {
@@ -144,12 +148,18 @@ fn parse_xml_head(text: &str, context: &str, head_only: bool) -> Result<Element,
                 ));
             }
             Event::Start(_) | Event::Empty(_) if stack.len() >= MAX_XML_DEPTH => {
-                return Err(err(&reader, format!("elements nested deeper than {MAX_XML_DEPTH}")));
+                return Err(err(
+                    &reader,
+                    format!("elements nested deeper than {MAX_XML_DEPTH}"),
+                ));
             }
             Event::Start(ref e) | Event::Empty(ref e) => {
                 count += 1;
                 if count > MAX_XML_ELEMENTS {
-                    return Err(err(&reader, format!("more than {MAX_XML_ELEMENTS} elements")));
+                    return Err(err(
+                        &reader,
+                        format!("more than {MAX_XML_ELEMENTS} elements"),
+                    ));
                 }
                 let mut el = Element {
                     name: e.local_name().as_ref().to_string(),
@@ -179,7 +189,10 @@ fn parse_xml_head(text: &str, context: &str, head_only: bool) -> Result<Element,
             }
             Event::End(_) => {
                 let Some(el) = stack.pop() else {
-                    return Err(err(&reader, "closing tag without an opening tag".to_string()));
+                    return Err(err(
+                        &reader,
+                        "closing tag without an opening tag".to_string(),
+                    ));
                 };
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(el),
@@ -208,7 +221,9 @@ fn parse_xml_head(text: &str, context: &str, head_only: bool) -> Result<Element,
                         other => {
                             return Err(err(
                                 &reader,
-                                format!("unknown entity `&{other};` (custom entities are not expanded)"),
+                                format!(
+                                    "unknown entity `&{other};` (custom entities are not expanded)"
+                                ),
                             ));
                         }
                     },
@@ -237,9 +252,17 @@ fn first_page(root: Element) -> Result<(Element, Option<String>, Vec<String>), I
     if root.name == "mxGraphModel" {
         return Ok((root, None, Vec::new()));
     }
-    let pages: Vec<&Element> = root.children.iter().filter(|c| c.name == "diagram").collect();
+    let pages: Vec<&Element> = root
+        .children
+        .iter()
+        .filter(|c| c.name == "diagram")
+        .collect();
     let Some(first) = pages.first() else {
-        return Err(malformed(FORMAT, "<mxfile>", "expected at least one <diagram> page"));
+        return Err(malformed(
+            FORMAT,
+            "<mxfile>",
+            "expected at least one <diagram> page",
+        ));
     };
     let page_name = |p: &Element, i: usize| {
         p.attr("name")
@@ -272,7 +295,11 @@ fn first_page(root: Element) -> Result<(Element, Option<String>, Vec<String>), I
     let context = format!("page \"{}\"", page_name(first, 0));
     let mut root = root;
     let Some(idx) = root.children.iter().position(|c| c.name == "diagram") else {
-        return Err(malformed(FORMAT, "<mxfile>", "expected at least one <diagram> page"));
+        return Err(malformed(
+            FORMAT,
+            "<mxfile>",
+            "expected at least one <diagram> page",
+        ));
     };
     // Move the page out of the tree instead of cloning it.
     let page = root.children.swap_remove(idx);
@@ -293,7 +320,10 @@ fn first_page(root: Element) -> Result<(Element, Option<String>, Vec<String>), I
                 return Err(malformed(
                     FORMAT,
                     context,
-                    format!("decompressed page holds <{}>, expected <mxGraphModel>", model.name),
+                    format!(
+                        "decompressed page holds <{}>, expected <mxGraphModel>",
+                        model.name
+                    ),
                 ));
             }
             model
@@ -307,7 +337,13 @@ fn decompress_page(encoded: &str, context: &str) -> Result<String, ImportError> 
     let compact: String = encoded.chars().filter(|c| !c.is_whitespace()).collect();
     let raw = base64::engine::general_purpose::STANDARD
         .decode(compact.as_bytes())
-        .map_err(|e| malformed(FORMAT, context, format!("compressed page is not base64: {e}")))?;
+        .map_err(|e| {
+            malformed(
+                FORMAT,
+                context,
+                format!("compressed page is not base64: {e}"),
+            )
+        })?;
     let inflated = inflate(flate2::read::DeflateDecoder::new(raw.as_slice()), context)?;
     decoded_markup(inflated, context)
 }
@@ -382,7 +418,11 @@ fn mxfile_from_png(bytes: &[u8]) -> Result<String, ImportError> {
     loop {
         let location = format!("PNG byte {pos}");
         let header = bytes.get(pos..pos + 8).ok_or_else(|| {
-            malformed(FORMAT, &location, "PNG ends before IEND without an `mxfile` text chunk")
+            malformed(
+                FORMAT,
+                &location,
+                "PNG ends before IEND without an `mxfile` text chunk",
+            )
         })?;
         let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
         let kind = &header[4..8];
@@ -425,7 +465,11 @@ fn mxfile_from_png(bytes: &[u8]) -> Result<String, ImportError> {
 /// The text of an `mxfile` text chunk, or `None` for text chunks with another keyword.
 fn png_text(kind: &[u8], data: &[u8], location: &str) -> Result<Option<Vec<u8>>, ImportError> {
     let Some(nul) = data.iter().position(|&b| b == 0) else {
-        return Err(malformed(FORMAT, location, "text chunk without a keyword terminator"));
+        return Err(malformed(
+            FORMAT,
+            location,
+            "text chunk without a keyword terminator",
+        ));
     };
     if &data[..nul] != b"mxfile" {
         return Ok(None);
@@ -435,7 +479,11 @@ fn png_text(kind: &[u8], data: &[u8], location: &str) -> Result<Option<Vec<u8>>,
         b"tEXt" => rest.to_vec(),
         b"zTXt" => {
             let Some((&0, compressed)) = rest.split_first() else {
-                return Err(malformed(FORMAT, location, "zTXt chunk uses an unknown compression method"));
+                return Err(malformed(
+                    FORMAT,
+                    location,
+                    "zTXt chunk uses an unknown compression method",
+                ));
             };
             inflate(flate2::read::ZlibDecoder::new(compressed), location)?
         }
@@ -454,14 +502,25 @@ fn png_text(kind: &[u8], data: &[u8], location: &str) -> Result<Option<Vec<u8>>,
             match (flag, method) {
                 (0, _) => tail.to_vec(),
                 (1, 0) => inflate(flate2::read::ZlibDecoder::new(tail), location)?,
-                _ => return Err(malformed(FORMAT, location, "iTXt chunk uses an unknown compression method")),
+                _ => {
+                    return Err(malformed(
+                        FORMAT,
+                        location,
+                        "iTXt chunk uses an unknown compression method",
+                    ));
+                }
             }
         }
     };
     // tEXt and zTXt are Latin-1; draw.io writes ASCII (URL-encoded), so map bytes to chars
     // and back to UTF-8 only when needed.
     if kind != b"iTXt" && !text.is_ascii() {
-        return Ok(Some(text.iter().map(|&b| b as char).collect::<String>().into_bytes()));
+        return Ok(Some(
+            text.iter()
+                .map(|&b| b as char)
+                .collect::<String>()
+                .into_bytes(),
+        ));
     }
     Ok(Some(text))
 }
@@ -480,7 +539,8 @@ impl Style {
         for part in style.split(';').map(str::trim).filter(|p| !p.is_empty()) {
             match part.split_once('=') {
                 Some((k, v)) => {
-                    out.values.insert(k.trim().to_string(), v.trim().to_string());
+                    out.values
+                        .insert(k.trim().to_string(), v.trim().to_string());
                 }
                 None => out.flags.push(part.to_ascii_lowercase()),
             }
@@ -578,13 +638,17 @@ fn cells(model: &Element, notes: &mut Vec<String>) -> Vec<Cell> {
             },
             _ => continue,
         };
-        let id = wrapper.and_then(|w| w.attr("id")).or_else(|| cell.attr("id"));
+        let id = wrapper
+            .and_then(|w| w.attr("id"))
+            .or_else(|| cell.attr("id"));
         let Some(id) = id.map(str::to_string) else {
             notes.push("a cell without an id was skipped".to_string());
             continue;
         };
         if !seen.insert(id.clone()) {
-            notes.push(format!("cell id `{id}` appears twice; the second was skipped"));
+            notes.push(format!(
+                "cell id `{id}` appears twice; the second was skipped"
+            ));
             continue;
         }
         let style = Style::parse(cell.attr("style").unwrap_or_default());
@@ -639,17 +703,18 @@ fn is_container_style(style: &Style) -> bool {
 fn is_dashed_rectangle(style: &Style) -> bool {
     let shape = style.shape();
     style.is("dashed", "1")
-        && (shape.is_empty()
-            || shape == "rect"
-            || shape == "rectangle"
-            || shape == "rounded")
+        && (shape.is_empty() || shape == "rect" || shape == "rectangle" || shape == "rounded")
 }
 
 /// Turns the cells of one page into the shared diagram graph.
 fn build(model: &Element) -> Result<Diagram, ImportError> {
     let mut diagram = Diagram::default();
     let cells = cells(model, &mut diagram.notes);
-    let index: HashMap<&str, usize> = cells.iter().enumerate().map(|(i, c)| (c.id.as_str(), i)).collect();
+    let index: HashMap<&str, usize> = cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id.as_str(), i))
+        .collect();
     let is_edge = |id: &Option<String>| {
         id.as_deref()
             .and_then(|p| index.get(p))
@@ -711,7 +776,9 @@ fn build(model: &Element) -> Result<Diagram, ImportError> {
         })
         .collect();
 
-    let shapes: Vec<usize> = (0..cells.len()).filter(|&i| roles[i] == Role::Shape).collect();
+    let shapes: Vec<usize> = (0..cells.len())
+        .filter(|&i| roles[i] == Role::Shape)
+        .collect();
     if shapes.len() > diagram::MAX_NODES {
         return Err(malformed(
             FORMAT,
@@ -786,12 +853,17 @@ fn build(model: &Element) -> Result<Diagram, ImportError> {
                 }
                 let area = absolute[b].area();
                 // Cheap geometry first; the ancestry walks only run for real candidates.
-                if !(area > absolute[i].area() && area < best_area && absolute[b].contains(&absolute[i])) {
+                if !(area > absolute[i].area()
+                    && area < best_area
+                    && absolute[b].contains(&absolute[i]))
+                {
                     continue;
                 }
                 let within_parent = match by_parent {
                     Some(p) => {
-                        b != p && (is_structural_descendant(b, p) || absolute[p].contains(&absolute[b]))
+                        b != p
+                            && (is_structural_descendant(b, p)
+                                || absolute[p].contains(&absolute[b]))
                     }
                     None => true,
                 };
@@ -921,7 +993,11 @@ fn icon_name(style: &Style) -> Option<String> {
     ["resIcon", "prIcon", "shape", "image"]
         .iter()
         .filter_map(|k| style.get(k))
-        .find(|v| VENDOR_ICON_PREFIXES.iter().any(|p| v.to_ascii_lowercase().contains(p)))
+        .find(|v| {
+            VENDOR_ICON_PREFIXES
+                .iter()
+                .any(|p| v.to_ascii_lowercase().contains(p))
+        })
         .and_then(|v| v.trim_end_matches(".svg").rsplit(['.', '/']).next())
         .map(|last| diagram::collapse_ws(&last.replace(['_', '-'], " ")))
         .filter(|n| !n.is_empty() && n != "resourceIcon" && n != "productIcon")
@@ -948,7 +1024,14 @@ fn classify(style: &Style, label: &str, notes: &mut Vec<String>) -> (ElementKind
         let t = diagram::technology_for_kind(label, ElementKind::ExternalEntity, Technology::User);
         return (ElementKind::ExternalEntity, t);
     }
-    let store = ["cylinder", "cylinder2", "cylinder3", "datastore", "mxgraph.flowchart.database", "mxgraph.flowchart.stored_data"];
+    let store = [
+        "cylinder",
+        "cylinder2",
+        "cylinder3",
+        "datastore",
+        "mxgraph.flowchart.database",
+        "mxgraph.flowchart.stored_data",
+    ];
     if store.contains(&shape.as_str()) {
         let t = diagram::technology_for_kind(label, ElementKind::DataStore, Technology::Database);
         return (ElementKind::DataStore, t);
@@ -959,7 +1042,11 @@ fn classify(style: &Style, label: &str, notes: &mut Vec<String>) -> (ElementKind
         }
         notes.push(format!("icon `{icon}` not recognised"));
     }
-    let shape_name = if shape.is_empty() { "rectangle".to_string() } else { shape };
+    let shape_name = if shape.is_empty() {
+        "rectangle".to_string()
+    } else {
+        shape
+    };
     diagram::classify_by_label(label, &shape_name, notes)
 }
 

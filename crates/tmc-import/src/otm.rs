@@ -25,12 +25,27 @@ const FORMAT: &str = "otm";
 /// Deepest component-in-component chain we follow when looking for a trust zone.
 const MAX_PARENT_DEPTH: usize = 64;
 
-/// Reads an OTM JSON document.
+/// Reads an OTM document (JSON, or the YAML form the OTM specification also allows).
 pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
-    let root = parse_json(bytes, FORMAT)?;
+    let root = if bytes.trim_ascii_start().starts_with(b"{") {
+        parse_json(bytes, FORMAT)?
+    } else {
+        crate::builder::check_size(bytes, FORMAT)?;
+        serde_saphyr::from_slice::<serde_json::Value>(bytes).map_err(|e| {
+            let at = e.location().map_or_else(
+                || "/".to_string(),
+                |l| format!("{}:{}", l.line(), l.column()),
+            );
+            malformed(FORMAT, at, format!("neither JSON nor valid YAML: {e}"))
+        })?
+    };
     as_object(&root, FORMAT, "")?;
     if root.get("otmVersion").is_none() && root.get("project").is_none() {
-        return Err(malformed(FORMAT, "/otmVersion", "expected an OTM document with `otmVersion` and `project`"));
+        return Err(malformed(
+            FORMAT,
+            "/otmVersion",
+            "expected an OTM document with `otmVersion` and `project`",
+        ));
     }
     let mut b = Builder::new(FORMAT);
     let project = obj(&root, "project", FORMAT, "")?.map(|_| &root["project"]);
@@ -55,7 +70,11 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
         let at = ptr("/trustZones", i);
         as_object(z, FORMAT, &at)?;
         let Some(sid) = text(z, "id") else {
-            return Err(malformed(FORMAT, ptr(&at, "id"), "expected a trust zone id"));
+            return Err(malformed(
+                FORMAT,
+                ptr(&at, "id"),
+                "expected a trust zone id",
+            ));
         };
         let name = text(z, "name").unwrap_or_else(|| sid.clone());
         let id = b.add_boundary(&sid, name.clone(), &name);
@@ -94,7 +113,10 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
                 let p = p.clone();
                 b.nest_boundary(&p, &child);
             }
-            None => b.note(Some(&child), format!("parent trust zone `{parent}` is not defined")),
+            None => b.note(
+                Some(&child),
+                format!("parent trust zone `{parent}` is not defined"),
+            ),
         }
     }
 
@@ -123,7 +145,10 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
             default_tech: Technology::Other,
         });
         if tech.is_none() {
-            b.note(Some(&id), format!("kind `process` assumed for OTM type \"{ty}\""));
+            b.note(
+                Some(&id),
+                format!("kind `process` assumed for OTM type \"{ty}\""),
+            );
         }
         let tags: Vec<String> = arr(c, "tags", FORMAT, &at)?
             .iter()
@@ -171,7 +196,10 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
             }
         }
         if cur != id {
-            let parent_src = parents.get(&id).and_then(|p| p.1.clone()).unwrap_or_default();
+            let parent_src = parents
+                .get(&id)
+                .and_then(|p| p.1.clone())
+                .unwrap_or_default();
             b.note(Some(&id), format!("nested in component `{parent_src}` in OTM; placed in that component's trust zone"));
         }
         match zone {
@@ -184,7 +212,10 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
                         c.trust_zone = tz;
                     }
                     if tz.is_none() {
-                        b.note(Some(&id), "trust zone could not be inferred from the OTM trust zone");
+                        b.note(
+                            Some(&id),
+                            "trust zone could not be inferred from the OTM trust zone",
+                        );
                     }
                 }
                 None => b.note(Some(&id), format!("trust zone `{z}` is not defined")),
@@ -199,7 +230,11 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
         let at = ptr("/dataAssets", i);
         as_object(d, FORMAT, &at)?;
         let Some(sid) = text(d, "id") else {
-            return Err(malformed(FORMAT, ptr(&at, "id"), "expected a data asset id"));
+            return Err(malformed(
+                FORMAT,
+                ptr(&at, "id"),
+                "expected a data asset id",
+            ));
         };
         let name = text(d, "name").unwrap_or_else(|| sid.clone());
         let id = b.alloc_id(&name, "data");
@@ -246,8 +281,12 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
         let (Some(src), Some(dst)) = (text(f, "source"), text(f, "destination")) else {
             return Err(malformed(FORMAT, at, "expected `source` and `destination`"));
         };
-        let (Some(from), Some(to)) = (by_source.get(&src).cloned(), by_source.get(&dst).cloned()) else {
-            b.note(None, format!("data flow `{sid}` skipped: its source or destination is not a component"));
+        let (Some(from), Some(to)) = (by_source.get(&src).cloned(), by_source.get(&dst).cloned())
+        else {
+            b.note(
+                None,
+                format!("data flow `{sid}` skipped: its source or destination is not a component"),
+            );
             continue;
         };
         let name = text(f, "name");
@@ -280,7 +319,9 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
     for (i, m) in arr(&root, "mitigations", FORMAT, "")?.iter().enumerate() {
         as_object(m, FORMAT, &ptr("/mitigations", i))?;
         if let Some(id) = text(m, "id") {
-            let t = text(m, "name").or_else(|| text(m, "description")).unwrap_or_else(|| id.clone());
+            let t = text(m, "name")
+                .or_else(|| text(m, "description"))
+                .unwrap_or_else(|| id.clone());
             mit_defs.insert(id, t);
         }
     }
@@ -306,7 +347,11 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
                 let iat = ptr(&ptr(&at, "threats"), ti);
                 as_object(inst, FORMAT, &iat)?;
                 let Some(tid) = text(inst, "threat") else {
-                    return Err(malformed(FORMAT, ptr(&iat, "threat"), "expected the id of a threat"));
+                    return Err(malformed(
+                        FORMAT,
+                        ptr(&iat, "threat"),
+                        "expected the id of a threat",
+                    ));
                 };
                 let u = uses.entry(tid).or_default();
                 if let Some(t) = &target
@@ -320,7 +365,8 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
                 for (mi, m) in arr(inst, "mitigations", FORMAT, &iat)?.iter().enumerate() {
                     as_object(m, FORMAT, &ptr(&ptr(&iat, "mitigations"), mi))?;
                     if let Some(mid) = text(m, "mitigation") {
-                        u.mitigations.push((mid, text(m, "state").unwrap_or_default()));
+                        u.mitigations
+                            .push((mid, text(m, "state").unwrap_or_default()));
                     }
                 }
             }
@@ -336,14 +382,23 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
         let title = text(t, "name").unwrap_or_else(|| sid.clone());
         let description = text(t, "description").unwrap_or_else(|| title.clone());
         let mut stride = Vec::new();
-        for c in arr(t, "categories", FORMAT, &at)?.iter().filter_map(crate::builder::scalar_text) {
+        for c in arr(t, "categories", FORMAT, &at)?
+            .iter()
+            .filter_map(crate::builder::scalar_text)
+        {
             match parse_stride(&c) {
                 Some(s) => push_unique(&mut stride, s),
-                None => b.note(None, format!("threat {sid}: category \"{c}\" is not a STRIDE category")),
+                None => b.note(
+                    None,
+                    format!("threat {sid}: category \"{c}\" is not a STRIDE category"),
+                ),
             }
         }
         let mut references = References::default();
-        for c in arr(t, "cwes", FORMAT, &at)?.iter().filter_map(crate::builder::scalar_text) {
+        for c in arr(t, "cwes", FORMAT, &at)?
+            .iter()
+            .filter_map(crate::builder::scalar_text)
+        {
             if let Ok(n) = c.trim_start_matches("CWE-").parse::<u32>() {
                 references.cwe.push(n);
             }
@@ -355,16 +410,25 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
         ) {
             (Some(l), Some(im)) => scored(percent_to_five(l), percent_to_five(im), None),
             _ => {
-                b.note(None, format!("threat {sid}: no risk values; severity set to medium"));
+                b.note(
+                    None,
+                    format!("threat {sid}: no risk values; severity set to medium"),
+                );
                 level_only(Severity::Medium)
             }
         };
         let u = uses.remove(&sid).unwrap_or_default();
         if u.targets.is_empty() {
-            b.note(None, format!("threat {sid} is not instantiated on any element"));
+            b.note(
+                None,
+                format!("threat {sid} is not instantiated on any element"),
+            );
         }
         let status = threat_status(&u.states);
-        if u.states.iter().any(|s| s.eq_ignore_ascii_case("autogenerated")) {
+        if u.states
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case("autogenerated"))
+        {
             b.note(
                 None,
                 format!("threat {sid} was generated by a tool (state AutoGenerated) and not reviewed; status left as draft"),
@@ -373,7 +437,10 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
         let mut mitigations = Vec::new();
         for (mid, state) in &u.mitigations {
             let Some(text) = mit_defs.get(mid) else {
-                b.note(None, format!("threat {sid}: mitigation `{mid}` is not defined"));
+                b.note(
+                    None,
+                    format!("threat {sid}: mitigation `{mid}` is not defined"),
+                );
                 continue;
             };
             let st = match state.to_ascii_uppercase().as_str() {
@@ -399,7 +466,10 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
         );
     }
     for tid in uses.keys() {
-        b.note(None, format!("an element refers to threat `{tid}`, which is not defined"));
+        b.note(
+            None,
+            format!("an element refers to threat `{tid}`, which is not defined"),
+        );
     }
     Ok(b.finish())
 }

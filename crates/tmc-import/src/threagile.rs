@@ -28,13 +28,18 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
     check_size(bytes, FORMAT)?;
     // serde-saphyr's default budget bounds depth and alias expansion.
     let root: Value = serde_saphyr::from_slice(bytes).map_err(|e| {
-        let at = e
-            .location()
-            .map_or_else(|| "/".to_string(), |l| format!("{}:{}", l.line(), l.column()));
+        let at = e.location().map_or_else(
+            || "/".to_string(),
+            |l| format!("{}:{}", l.line(), l.column()),
+        );
         malformed(FORMAT, at, format!("not valid YAML: {e}"))
     })?;
     if !root.is_object() {
-        return Err(malformed(FORMAT, "/", format!("expected a mapping, found {}", kind_of(&root))));
+        return Err(malformed(
+            FORMAT,
+            "/",
+            format!("expected a mapping, found {}", kind_of(&root)),
+        ));
     }
     if root.get("technical_assets").is_none() && root.get("threagile_version").is_none() {
         return Err(malformed(
@@ -48,7 +53,7 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
 
     // Data assets.
     let mut data_of: HashMap<String, String> = HashMap::new();
-    for (title, d, at) in entries(&root, "data_assets", "")? {
+    for (title, d, _) in entries(&root, "data_assets", "")? {
         let sid = text(d, "id").unwrap_or_else(|| title.clone());
         let id = b.alloc_id(&sid, "data");
         b.map(&id, &sid);
@@ -59,7 +64,10 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
             Some("restricted" | "confidential") => Classification::Confidential,
             Some("strictly-confidential") => Classification::Restricted,
             _ => {
-                b.note(Some(&id), "confidentiality unknown; classification set to `internal`");
+                b.note(
+                    Some(&id),
+                    "confidentiality unknown; classification set to `internal`",
+                );
                 Classification::Internal
             }
         };
@@ -71,19 +79,27 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
         )
         .to_ascii_lowercase();
         let has = |w: &[&str]| w.iter().any(|x| words.contains(x));
-        let _ = at;
         b.add_data(DataAsset {
             id: id.clone(),
             name: title.clone(),
             description: text(d, "description"),
             classification,
             pii: has(&["pii", "personal", "personally identifiable"]).then_some(true),
-            credentials: has(&["credential", "password", "secret", "private key", "api key", "token"])
-                .then_some(true),
+            credentials: has(&[
+                "credential",
+                "password",
+                "secret",
+                "private key",
+                "api key",
+                "token",
+            ])
+            .then_some(true),
             financial: has(&["financial", "payment", "credit card", "bank"]).then_some(true),
             confidentiality: conf.as_deref().and_then(conf_rating),
             integrity: text(d, "integrity").as_deref().and_then(criticality_rating),
-            availability: text(d, "availability").as_deref().and_then(criticality_rating),
+            availability: text(d, "availability")
+                .as_deref()
+                .and_then(criticality_rating),
             stored_in: Vec::new(),
             processed_by: Vec::new(),
             notes: text(d, "justification_cia_rating"),
@@ -105,7 +121,10 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
             other => {
                 b.note(
                     Some(&id),
-                    format!("type {:?} not recognised; kind `process` assumed", other.unwrap_or("")),
+                    format!(
+                        "type {:?} not recognised; kind `process` assumed",
+                        other.unwrap_or("")
+                    ),
                 );
                 ElementKind::Process
             }
@@ -131,7 +150,10 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
         };
         b.push_component(&id, title.clone(), text(a, "description"), kind, technology);
         let internet = flag(a, "internet");
-        let tags: Vec<String> = arr(a, "tags", FORMAT, at)?.iter().filter_map(scalar_text).collect();
+        let tags: Vec<String> = arr(a, "tags", FORMAT, at)?
+            .iter()
+            .filter_map(scalar_text)
+            .collect();
         let mut notes = Vec::new();
         if let Some(j) = text(a, "justification_out_of_scope") {
             notes.push(format!("Out of scope: {j}"));
@@ -152,12 +174,19 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
                 c.notes = Some(notes.join("\n"));
             }
         }
-        for (key, stored) in [("data_assets_processed", false), ("data_assets_stored", true)] {
+        for (key, stored) in [
+            ("data_assets_processed", false),
+            ("data_assets_stored", true),
+        ] {
             for d in arr(a, key, FORMAT, at)?.iter().filter_map(scalar_text) {
                 match data_of.get(&d).cloned() {
                     Some(did) => {
                         if let Some(da) = b.model.data.iter_mut().find(|x| x.id == did) {
-                            let list = if stored { &mut da.stored_in } else { &mut da.processed_by };
+                            let list = if stored {
+                                &mut da.stored_in
+                            } else {
+                                &mut da.processed_by
+                            };
                             if !list.contains(&id) {
                                 list.push(id.clone());
                             }
@@ -174,14 +203,25 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
     let mut flow_of: HashMap<String, String> = HashMap::new();
     for (title, a, at) in &assets {
         let sid = text(a, "id").unwrap_or_else(|| title.clone());
-        let Some(from) = comp_of.get(&sid).cloned() else { continue };
+        let Some(from) = comp_of.get(&sid).cloned() else {
+            continue;
+        };
         for (ltitle, l, lat) in entries(a, "communication_links", at)? {
             let source_link = format!("{sid}>{}", ltitle.to_lowercase().replace(' ', "-"));
             let Some(target) = text(l, "target") else {
-                return Err(malformed(FORMAT, ptr(&lat, "target"), "expected the id of the target asset"));
+                return Err(malformed(
+                    FORMAT,
+                    ptr(&lat, "target"),
+                    "expected the id of the target asset",
+                ));
             };
             let Some(to) = comp_of.get(&target).cloned() else {
-                b.note(Some(&from), format!("link \"{ltitle}\" skipped: target `{target}` is not a technical asset"));
+                b.note(
+                    Some(&from),
+                    format!(
+                        "link \"{ltitle}\" skipped: target `{target}` is not a technical asset"
+                    ),
+                );
                 continue;
             };
             let id = b.alloc_id(&format!("{sid}-{ltitle}"), "flow");
@@ -199,12 +239,17 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
             });
             let mut data = Vec::new();
             let mut data_received = Vec::new();
-            for (key, list) in [("data_assets_sent", &mut data), ("data_assets_received", &mut data_received)] {
+            for (key, list) in [
+                ("data_assets_sent", &mut data),
+                ("data_assets_received", &mut data_received),
+            ] {
                 for d in arr(l, key, FORMAT, &lat)?.iter().filter_map(scalar_text) {
                     match data_of.get(&d) {
                         Some(did) if !list.contains(did) => list.push(did.clone()),
                         Some(_) => {}
-                        None => b.note(Some(&id), format!("{key} names undefined data asset `{d}`")),
+                        None => {
+                            b.note(Some(&id), format!("{key} names undefined data asset `{d}`"))
+                        }
                     }
                 }
             }
@@ -238,14 +283,28 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
             });
             match protocol {
                 None => b.note(Some(&id), format!("protocol {proto_label:?} unknown")),
-                Some(Protocol::Other) => b.note(Some(&id), format!("protocol \"{proto_label}\" has no equivalent; set to `other`")),
+                Some(Protocol::Other) => b.note(
+                    Some(&id),
+                    format!("protocol \"{proto_label}\" has no equivalent; set to `other`"),
+                ),
                 _ => {}
             }
             if matches!(encryption, Some(Encryption::Tls12)) {
-                b.note(Some(&id), format!("\"{proto_label}\" is encrypted but names no TLS version; `tls-1.2` assumed"));
+                b.note(
+                    Some(&id),
+                    format!(
+                        "\"{proto_label}\" is encrypted but names no TLS version; `tls-1.2` assumed"
+                    ),
+                );
             }
             if matches!(authentication, Some(AuthScheme::Other)) {
-                b.note(Some(&id), format!("authentication \"{}\" mapped to `other`", auth.unwrap_or_default()));
+                b.note(
+                    Some(&id),
+                    format!(
+                        "authentication \"{}\" mapped to `other`",
+                        auth.unwrap_or_default()
+                    ),
+                );
             }
             flow_of.insert(source_link, id);
         }
@@ -275,23 +334,40 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
             bd.description = description;
         }
         if kind.is_some() {
-            b.notes.retain(|n| !(n.element.as_deref() == Some(id.as_str()) && n.message.starts_with("boundary kind unknown")));
+            b.notes.retain(|n| {
+                !(n.element.as_deref() == Some(id.as_str())
+                    && n.message.starts_with("boundary kind unknown"))
+            });
         }
-        for a in arr(tb, "technical_assets_inside", FORMAT, at)?.iter().filter_map(scalar_text) {
+        for a in arr(tb, "technical_assets_inside", FORMAT, at)?
+            .iter()
+            .filter_map(scalar_text)
+        {
             match comp_of.get(&a).cloned() {
                 Some(cid) => b.add_member(&id, &cid),
-                None => b.note(Some(&id), format!("contains undefined technical asset `{a}`")),
+                None => b.note(
+                    Some(&id),
+                    format!("contains undefined technical asset `{a}`"),
+                ),
             }
         }
         boundary_of.insert(sid, id);
     }
     for (title, tb, at) in &boundaries {
         let sid = text(tb, "id").unwrap_or_else(|| title.clone());
-        let Some(parent) = boundary_of.get(&sid).cloned() else { continue };
-        for child in arr(tb, "trust_boundaries_nested", FORMAT, at)?.iter().filter_map(scalar_text) {
+        let Some(parent) = boundary_of.get(&sid).cloned() else {
+            continue;
+        };
+        for child in arr(tb, "trust_boundaries_nested", FORMAT, at)?
+            .iter()
+            .filter_map(scalar_text)
+        {
             match boundary_of.get(&child).cloned() {
                 Some(c) => b.nest_boundary(&parent, &c),
-                None => b.note(Some(&parent), format!("nests undefined trust boundary `{child}`")),
+                None => b.note(
+                    Some(&parent),
+                    format!("nests undefined trust boundary `{child}`"),
+                ),
             }
         }
     }
@@ -315,16 +391,27 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
     // Tracking first, so statuses apply as risks are read.
     let mut tracking = Vec::new();
     for (key, t, _) in entries(&root, "risk_tracking", "")? {
-        tracking.push((key, text(t, "status").unwrap_or_default(), text(t, "justification")));
+        tracking.push((
+            key,
+            text(t, "status").unwrap_or_default(),
+            text(t, "justification"),
+        ));
     }
     let boundary_map = boundary_of.clone();
     let mut used_tracking = vec![false; tracking.len()];
     for section in ["individual_risk_categories", "custom_risk_categories"] {
         for (ctitle, cat, cat_at) in entries(&root, section, "")? {
             let cid = text(cat, "id").unwrap_or_else(|| ctitle.clone());
-            let stride: Vec<_> = text(cat, "stride").and_then(|s| parse_stride(&s)).into_iter().collect();
+            let stride: Vec<_> = text(cat, "stride")
+                .and_then(|s| parse_stride(&s))
+                .into_iter()
+                .collect();
             let mut references = References::default();
-            if let Some(cwe) = cat.get("cwe").and_then(scalar_text).and_then(|c| c.trim_start_matches("CWE-").parse().ok()) {
+            if let Some(cwe) = cat
+                .get("cwe")
+                .and_then(scalar_text)
+                .and_then(|c| c.trim_start_matches("CWE-").parse().ok())
+            {
                 references.cwe.push(cwe);
             }
             let mut description = text(cat, "description").unwrap_or_else(|| ctitle.clone());
@@ -334,7 +421,11 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
             let mitigation_text = text(cat, "mitigation").or_else(|| text(cat, "action"));
             let asvs: Vec<String> = text(cat, "asvs")
                 .and_then(|a| a.split_whitespace().next().map(str::to_string))
-                .filter(|a| a.starts_with('V') && a[1..].chars().all(|c| c.is_ascii_digit() || c == '.') && a.len() > 1)
+                .filter(|a| {
+                    a.starts_with('V')
+                        && a[1..].chars().all(|c| c.is_ascii_digit() || c == '.')
+                        && a.len() > 1
+                })
                 .into_iter()
                 .collect();
             for (rtitle, r, _) in entries(cat, "risks_identified", &cat_at)? {
@@ -353,10 +444,22 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
                 }
                 let mut targets = Vec::new();
                 let lookups = [
-                    (TargetKind::Data, parts[0].as_ref().and_then(|p| data_of.get(p))),
-                    (TargetKind::Component, parts[1].as_ref().and_then(|p| comp_of.get(p))),
-                    (TargetKind::Flow, parts[2].as_ref().and_then(|p| flow_of.get(p))),
-                    (TargetKind::Boundary, parts[3].as_ref().and_then(|p| boundary_map.get(p))),
+                    (
+                        TargetKind::Data,
+                        parts[0].as_ref().and_then(|p| data_of.get(p)),
+                    ),
+                    (
+                        TargetKind::Component,
+                        parts[1].as_ref().and_then(|p| comp_of.get(p)),
+                    ),
+                    (
+                        TargetKind::Flow,
+                        parts[2].as_ref().and_then(|p| flow_of.get(p)),
+                    ),
+                    (
+                        TargetKind::Boundary,
+                        parts[3].as_ref().and_then(|p| boundary_map.get(p)),
+                    ),
                 ];
                 for (kind, id) in lookups {
                     if let Some(t) = id.and_then(|id| b.target(kind, id)) {
@@ -364,7 +467,10 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
                     }
                 }
                 if targets.is_empty() {
-                    b.note(None, format!("risk {synthetic} names no known asset, link or boundary"));
+                    b.note(
+                        None,
+                        format!("risk {synthetic} names no known asset, link or boundary"),
+                    );
                 }
                 let level = text(r, "severity").as_deref().and_then(Severity::parse);
                 let l = match text(r, "exploitation_likelihood").as_deref() {
@@ -385,18 +491,26 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
                     scored(l, im, level)
                 } else {
                     if level.is_none() {
-                        b.note(None, format!("risk {synthetic}: severity unknown; set to medium"));
+                        b.note(
+                            None,
+                            format!("risk {synthetic}: severity unknown; set to medium"),
+                        );
                     }
                     crate::builder::level_only(level.unwrap_or(Severity::Medium))
                 };
                 let mut status = ThreatStatus::Accepted;
                 let mut mit_status = MitigationStatus::Proposed;
-                if let Some(i) = tracking.iter().position(|(k, _, _)| tracking_matches(k, &synthetic)) {
+                if let Some(i) = tracking
+                    .iter()
+                    .position(|(k, _, _)| tracking_matches(k, &synthetic))
+                {
                     used_tracking[i] = true;
                     let (_, st, _) = &tracking[i];
                     (status, mit_status) = match st.as_str() {
                         "mitigated" => (ThreatStatus::Mitigated, MitigationStatus::Implemented),
-                        "false-positive" => (ThreatStatus::Rejected, MitigationStatus::NotApplicable),
+                        "false-positive" => {
+                            (ThreatStatus::Rejected, MitigationStatus::NotApplicable)
+                        }
                         _ => (ThreatStatus::Accepted, MitigationStatus::Proposed),
                     };
                 }
@@ -473,7 +587,11 @@ fn product(b: &mut Builder, root: &Value) -> Result<(), ImportError> {
 }
 
 /// A YAML mapping's entries with their pointers; missing or null is empty.
-fn entries<'a>(v: &'a Value, key: &str, at: &str) -> Result<Vec<(String, &'a Value, String)>, ImportError> {
+fn entries<'a>(
+    v: &'a Value,
+    key: &str,
+    at: &str,
+) -> Result<Vec<(String, &'a Value, String)>, ImportError> {
     match v.get(key) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Object(m)) => Ok(m
@@ -516,12 +634,17 @@ fn technology(label: &str) -> Option<Technology> {
         "browser" => Browser,
         "mobile-app" => MobileApp,
         "web-server" | "web-application" | "cms" => WebApp,
-        "application-server" | "erp" | "web-service-rest" | "web-service-soap" | "ejb" => ApiService,
+        "application-server" | "erp" | "web-service-rest" | "web-service-soap" | "ejb" => {
+            ApiService
+        }
         "database" | "identity-store-database" => Database,
         "file-server" | "local-file-system" | "block-storage" => FileStorage,
         "search-index" | "search-engine" => SearchIndex,
         "reverse-proxy" | "load-balancer" => LoadBalancer,
-        "build-pipeline" | "sourcecode-repository" | "artifact-registry" | "code-inspection-platform" => CiCd,
+        "build-pipeline"
+        | "sourcecode-repository"
+        | "artifact-registry"
+        | "code-inspection-platform" => CiCd,
         "monitoring" | "ids" => Monitoring,
         "ldap-server" | "identity-provider" | "identity-store-ldap" => IdentityProvider,
         "container-platform" => ContainerPlatform,
@@ -571,7 +694,9 @@ fn protocol(label: &str) -> (Option<Protocol>, Option<Encryption>) {
             (Some(Ipc), None)
         }
         "pop3" | "imap" | "jms" | "nrpe" | "xmpp" | "iiop" | "jrmp" => (Some(Other), none),
-        "pop3-encrypted" | "imap-encrypted" | "iiop-encrypted" | "jrmp-encrypted" => (Some(Other), tls),
+        "pop3-encrypted" | "imap-encrypted" | "iiop-encrypted" | "jrmp-encrypted" => {
+            (Some(Other), tls)
+        }
         _ => (None, None),
     }
 }

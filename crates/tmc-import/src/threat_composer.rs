@@ -9,9 +9,7 @@
 use std::collections::HashMap;
 
 use serde_json::Value;
-use tmc_model::{
-    ElementKind, MitigationStatus, References, TargetKind, Technology, ThreatStatus,
-};
+use tmc_model::{ElementKind, MitigationStatus, References, TargetKind, Technology, ThreatStatus};
 
 use crate::builder::{
     Builder, NewComponent, ThreatParts, arr, as_object, infer_technology, level_only, malformed,
@@ -70,7 +68,10 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
         mitigations.insert(id, (label, status, content));
     }
     let mut links: HashMap<String, Vec<String>> = HashMap::new();
-    for (i, l) in arr(&root, "mitigationLinks", FORMAT, "")?.iter().enumerate() {
+    for (i, l) in arr(&root, "mitigationLinks", FORMAT, "")?
+        .iter()
+        .enumerate()
+    {
         as_object(l, FORMAT, &ptr("/mitigationLinks", i))?;
         if let (Some(m), Some(t)) = (text(l, "mitigationId"), text(l, "linkedId")) {
             links.entry(t).or_default().push(m);
@@ -133,7 +134,10 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
                     for v in values {
                         match parse_stride(&v) {
                             Some(s) => push_unique(&mut stride, s),
-                            None => b.note(None, format!("threat {source_id}: STRIDE value \"{v}\" not recognised")),
+                            None => b.note(
+                                None,
+                                format!("threat {source_id}: STRIDE value \"{v}\" not recognised"),
+                            ),
                         }
                     }
                 }
@@ -209,7 +213,10 @@ fn asset_component(b: &mut Builder, name: &str) -> String {
     let lower = name.to_lowercase();
     let kind = match infer_technology(name) {
         Some(t) => t.default_kind(),
-        None if lower.contains("data") || lower.contains("record") || lower.contains("document") => {
+        None if lower.contains("data")
+            || lower.contains("record")
+            || lower.contains("document") =>
+        {
             ElementKind::DataStore
         }
         None => ElementKind::Process,
@@ -225,7 +232,10 @@ fn asset_component(b: &mut Builder, name: &str) -> String {
     });
     b.note(
         Some(&id),
-        format!("derived from the impacted asset \"{name}\"; kind `{}` guessed", kind.as_str()),
+        format!(
+            "derived from the impacted asset \"{name}\"; kind `{}` guessed",
+            kind.as_str()
+        ),
     );
     id
 }

@@ -57,19 +57,27 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
     }
 
     let mut cells = Vec::new();
-    for (di, d) in arr(detail, "diagrams", FORMAT, "/detail")?.iter().enumerate() {
+    for (di, d) in arr(detail, "diagrams", FORMAT, "/detail")?
+        .iter()
+        .enumerate()
+    {
         let at = ptr("/detail/diagrams", di);
         as_object(d, FORMAT, &at)?;
         let title = text(d, "title");
         if let Some(t) = &title {
-            let desc = text(d, "description").map(|x| format!(": {x}")).unwrap_or_default();
+            let desc = text(d, "description")
+                .map(|x| format!(": {x}"))
+                .unwrap_or_default();
             b.add_model_note(&format!("Diagram \"{t}\"{desc}"));
         }
         let (list, list_at) = if d.get("cells").is_some() {
             (arr(d, "cells", FORMAT, &at)?, ptr(&at, "cells"))
         } else if obj(d, "diagramJson", FORMAT, &at)?.is_some() {
             let dj_at = ptr(&at, "diagramJson");
-            (arr(&d["diagramJson"], "cells", FORMAT, &dj_at)?, ptr(&dj_at, "cells"))
+            (
+                arr(&d["diagramJson"], "cells", FORMAT, &dj_at)?,
+                ptr(&dj_at, "cells"),
+            )
         } else {
             (&[][..], at.clone())
         };
@@ -85,7 +93,9 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
     let mut rects: Vec<(String, Rect)> = Vec::new();
     let mut counters: HashMap<&'static str, usize> = HashMap::new();
     for cell in &cells {
-        let CellKind::Node(kind) = cell.kind else { continue };
+        let CellKind::Node(kind) = cell.kind else {
+            continue;
+        };
         let n = counters.entry(kind.as_str()).or_insert(0);
         *n += 1;
         let name = cell
@@ -170,7 +180,10 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
         if flag(cell.data, "outOfScope") == Some(true) {
             let reason = text(cell.data, "reasonOutOfScope").unwrap_or_default();
             notes.push(format!("Out of scope in Threat Dragon. {reason}"));
-            b.note(Some(&id), "flow was out of scope in Threat Dragon; our flows have no scope flag");
+            b.note(
+                Some(&id),
+                "flow was out of scope in Threat Dragon; our flows have no scope flag",
+            );
         }
         let description = text(cell.data, "description");
         if let Some(f) = b.flow_mut(&id) {
@@ -201,7 +214,11 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
             None | Some(Value::Null) => continue,
             Some(Value::Array(a)) => a,
             Some(_) => {
-                return Err(malformed(FORMAT, threats_at, "expected an array of threats"));
+                return Err(malformed(
+                    FORMAT,
+                    threats_at,
+                    "expected an array of threats",
+                ));
             }
         };
         for (ti, t) in list.iter().enumerate() {
@@ -231,7 +248,10 @@ impl Rect {
         px >= self.x && px <= self.x + self.w && py >= self.y && py <= self.y + self.h
     }
     fn contains(&self, o: &Rect) -> bool {
-        o.x >= self.x && o.y >= self.y && o.x + o.w <= self.x + self.w && o.y + o.h <= self.y + self.h
+        o.x >= self.x
+            && o.y >= self.y
+            && o.x + o.w <= self.x + self.w
+            && o.y + o.h <= self.y + self.h
     }
     fn area(&self) -> f64 {
         self.w * self.h
@@ -283,12 +303,21 @@ fn read_cell(c: &Value, at: String, diagram: usize) -> Cell<'_> {
         _ => CellKind::Other,
     };
     let name = text(data, "name")
-        .or_else(|| c.get("attrs").and_then(|a| a.get("text")).and_then(|t| text(t, "text")))
+        .or_else(|| {
+            c.get("attrs")
+                .and_then(|a| a.get("text"))
+                .and_then(|t| text(t, "text"))
+        })
         .or_else(|| label_text(c))
         .map(|n| one_line(&n))
         .filter(|n| !n.is_empty());
     let rect = match (c.get("position"), c.get("size")) {
-        (Some(p), Some(s)) => match (number(p, "x"), number(p, "y"), number(s, "width"), number(s, "height")) {
+        (Some(p), Some(s)) => match (
+            number(p, "x"),
+            number(p, "y"),
+            number(s, "width"),
+            number(s, "height"),
+        ) {
             (Some(x), Some(y), Some(w), Some(h)) if [x, y, w, h].iter().all(|v| v.is_finite()) => {
                 Some(Rect { x, y, w, h })
             }
@@ -296,7 +325,8 @@ fn read_cell(c: &Value, at: String, diagram: usize) -> Cell<'_> {
         },
         _ => None,
     };
-    let id = text(c, "id").unwrap_or_else(|| format!("diagram{diagram}-{}", at.rsplit('/').next().unwrap_or("0")));
+    let id = text(c, "id")
+        .unwrap_or_else(|| format!("diagram{diagram}-{}", at.rsplit('/').next().unwrap_or("0")));
     Cell {
         v: c,
         data,
@@ -366,13 +396,17 @@ fn boundaries(b: &mut Builder, cells: &[Cell<'_>], rects: &[(String, Rect)]) {
     let mut nests = Vec::new();
     for (bid, r) in &boxes {
         let area = r.area();
-        if let Some(parent) = innermost(&|br: &Rect| br.contains(r) && br.area() > area, Some(bid)) {
+        if let Some(parent) = innermost(&|br: &Rect| br.contains(r) && br.area() > area, Some(bid))
+        {
             nests.push((parent, bid.clone()));
         }
     }
     for (bid, cid) in members {
         b.add_member(&bid, &cid);
-        b.note(Some(&cid), format!("placed in boundary `{bid}` because its shape lies inside the boundary box"));
+        b.note(
+            Some(&cid),
+            format!("placed in boundary `{bid}` because its shape lies inside the boundary box"),
+        );
     }
     for (parent, child) in nests {
         b.nest_boundary(&parent, &child);
@@ -427,7 +461,12 @@ fn endpoint(
     id
 }
 
-fn import_threat(b: &mut Builder, t: &Value, source_id: &str, target: Option<tmc_model::TargetRef>) {
+fn import_threat(
+    b: &mut Builder,
+    t: &Value,
+    source_id: &str,
+    target: Option<tmc_model::TargetRef>,
+) {
     let title = text(t, "title").unwrap_or_else(|| "Untitled threat".to_string());
     let description = text(t, "description").unwrap_or_else(|| title.clone());
     let category = text(t, "type").unwrap_or_default();
@@ -465,14 +504,20 @@ fn import_threat(b: &mut Builder, t: &Value, source_id: &str, target: Option<tmc
         );
     }
     let status_label = text(t, "status").unwrap_or_default();
-    let status = match status_label.to_ascii_lowercase().replace([' ', '_', '-', '/'], "").as_str() {
+    let status = match status_label
+        .to_ascii_lowercase()
+        .replace([' ', '_', '-', '/'], "")
+        .as_str()
+    {
         "mitigated" => ThreatStatus::Mitigated,
         "notapplicable" | "na" => ThreatStatus::NotApplicable,
         "open" | "" => ThreatStatus::Accepted,
         _ => {
             b.note(
                 None,
-                format!("threat {source_id}: status \"{status_label}\" not recognised; taken as open"),
+                format!(
+                    "threat {source_id}: status \"{status_label}\" not recognised; taken as open"
+                ),
             );
             ThreatStatus::Accepted
         }
@@ -488,7 +533,10 @@ fn import_threat(b: &mut Builder, t: &Value, source_id: &str, target: Option<tmc
         })
         .unwrap_or_default();
     if target.is_none() {
-        b.note(None, format!("threat {source_id} is not attached to a component or flow"));
+        b.note(
+            None,
+            format!("threat {source_id} is not attached to a component or flow"),
+        );
     }
     b.push_threat(
         source_id,

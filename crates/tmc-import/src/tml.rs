@@ -50,7 +50,12 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
             p.tags.push(format!("{key}:{v}"));
         }
     }
-    for s in scope.get("data_sensitivity").and_then(Value::as_array).into_iter().flatten() {
+    for s in scope
+        .get("data_sensitivity")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some(s) = scalar_text(s) {
             p.tags.push(format!("data:{s}"));
         }
@@ -66,7 +71,10 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
         as_object(a, FORMAT, &ptr("/assumptions", i))?;
         if let Some(d) = text(a, "description") {
             let validity = text(a, "validity").unwrap_or_else(|| "unconfirmed".to_string());
-            b.model.product.assumptions.push(format!("{d} ({validity})"));
+            b.model
+                .product
+                .assumptions
+                .push(format!("{d} ({validity})"));
         }
     }
 
@@ -86,11 +94,18 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
         let tz = infer_trust_zone(&title).or_else(|| infer_trust_zone(&hint));
         zones.insert(sid, (id, tz));
     }
-    for (i, tb) in arr(&root, "trust_boundaries", FORMAT, "")?.iter().enumerate() {
+    for (i, tb) in arr(&root, "trust_boundaries", FORMAT, "")?
+        .iter()
+        .enumerate()
+    {
         let at = ptr("/trust_boundaries", i);
         as_object(tb, FORMAT, &at)?;
         let (Some(a), Some(z)) = (text(tb, "trust_zone_a"), text(tb, "trust_zone_b")) else {
-            return Err(malformed(FORMAT, at, "expected `trust_zone_a` and `trust_zone_b`"));
+            return Err(malformed(
+                FORMAT,
+                at,
+                "expected `trust_zone_a` and `trust_zone_b`",
+            ));
         };
         let list = |k: &str| -> String {
             let v: Vec<String> = tb
@@ -100,7 +115,11 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
                 .flatten()
                 .filter_map(scalar_text)
                 .collect();
-            if v.is_empty() { "unspecified".to_string() } else { v.join(", ") }
+            if v.is_empty() {
+                "unspecified".to_string()
+            } else {
+                v.join(", ")
+            }
         };
         let line = format!(
             "Boundary between `{a}` and `{z}`: access control {}; authentication {}.",
@@ -119,7 +138,10 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
                         n.push_str(&line);
                     }
                 }
-                None => b.note(None, format!("trust boundary {at} refers to undefined trust zone `{zone}`")),
+                None => b.note(
+                    None,
+                    format!("trust boundary {at} refers to undefined trust zone `{zone}`"),
+                ),
             }
         }
     }
@@ -171,14 +193,18 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
             // Actor types and store types are firmer than word guesses.
             let typed = (kind == ElementKind::ExternalEntity && !ty.is_empty())
                 || (kind == ElementKind::DataStore
-                    && infer_technology(&hint).is_none_or(|t| t.default_kind() != ElementKind::DataStore));
+                    && infer_technology(&hint)
+                        .is_none_or(|t| t.default_kind() != ElementKind::DataStore));
             let id = if typed {
                 let id = b.alloc_id(&sid, section);
                 b.map(&id, &sid);
                 b.push_component(&id, title, description, kind, default_tech);
                 b.note(
                     Some(&id),
-                    format!("technology `{}` from {section} type \"{ty}\"", default_tech.as_str()),
+                    format!(
+                        "technology `{}` from {section} type \"{ty}\"",
+                        default_tech.as_str()
+                    ),
                 );
                 id
             } else {
@@ -194,7 +220,10 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
                 id
             };
             if let Some(pc) = text(e, "parent_component") {
-                b.note(Some(&id), format!("part of component `{pc}` in the source; nesting is not modelled"));
+                b.note(
+                    Some(&id),
+                    format!("part of component `{pc}` in the source; nesting is not modelled"),
+                );
             }
             match text(e, "trust_zone").and_then(|z| zones.get(&z).cloned().map(|v| (z, v))) {
                 Some((_, (bid, tz))) => {
@@ -203,7 +232,10 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
                         c.trust_zone = tz;
                     }
                     if tz.is_none() {
-                        b.note(Some(&id), "trust zone could not be inferred from the source zone's name");
+                        b.note(
+                            Some(&id),
+                            "trust zone could not be inferred from the source zone's name",
+                        );
                     }
                 }
                 None => b.note(Some(&id), "no known trust zone"),
@@ -233,7 +265,10 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
         } else if has(&["pii", "fin", "gov", "ip"]) {
             Classification::Confidential
         } else if sens.is_empty() {
-            b.note(Some(&id), "no data sensitivity; classification set to `internal`");
+            b.note(
+                Some(&id),
+                "no data sensitivity; classification set to `internal`",
+            );
             Classification::Internal
         } else {
             Classification::Internal
@@ -241,7 +276,9 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
         let mut stored_in = Vec::new();
         for (pi, pl) in arr(d, "placements", FORMAT, &at)?.iter().enumerate() {
             as_object(pl, FORMAT, &ptr(&ptr(&at, "placements"), pi))?;
-            let Some(store) = text(pl, "data_store") else { continue };
+            let Some(store) = text(pl, "data_store") else {
+                continue;
+            };
             match comp_of.get(&store).cloned() {
                 Some(cid) => {
                     if !stored_in.contains(&cid) {
@@ -252,7 +289,10 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
                         c.encryption_at_rest = Some(c.encryption_at_rest.unwrap_or(true) && enc);
                     }
                 }
-                None => b.note(Some(&id), format!("placed on data store `{store}`, which is not defined")),
+                None => b.note(
+                    Some(&id),
+                    format!("placed on data store `{store}`, which is not defined"),
+                ),
             }
         }
         b.add_data(DataAsset {
@@ -284,11 +324,21 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
         let end = |k: &str| -> Result<String, ImportError> {
             let e = f.get(k);
             e.and_then(|e| text(e, "object").or_else(|| scalar_text(e)))
-                .ok_or_else(|| malformed(FORMAT, ptr(&at, k), "expected `{type, object}` naming an element"))
+                .ok_or_else(|| {
+                    malformed(
+                        FORMAT,
+                        ptr(&at, k),
+                        "expected `{type, object}` naming an element",
+                    )
+                })
         };
         let (src, dst) = (end("source")?, end("destination")?);
-        let (Some(from), Some(to)) = (comp_of.get(&src).cloned(), comp_of.get(&dst).cloned()) else {
-            b.note(None, format!("data flow `{sid}` skipped: `{src}` or `{dst}` is not a defined element"));
+        let (Some(from), Some(to)) = (comp_of.get(&src).cloned(), comp_of.get(&dst).cloned())
+        else {
+            b.note(
+                None,
+                format!("data flow `{sid}` skipped: `{src}` or `{dst}` is not a defined element"),
+            );
             continue;
         };
         let title = text(f, "title");
@@ -311,14 +361,21 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
             notes: (flag(f, "has_sensitive_data") == Some(true))
                 .then(|| "Carries sensitive data.".to_string()),
         });
-        let fallback = format!(" {} {} ", title.unwrap_or_default(), description.unwrap_or_default());
+        let fallback = format!(
+            " {} {} ",
+            title.unwrap_or_default(),
+            description.unwrap_or_default()
+        );
         b.set_flow_protocol(&id, None, &fallback);
         match flag(f, "encrypted") {
             Some(true) => {
                 if let Some(fl) = b.flow_mut(&id) {
                     fl.encryption = Some(Encryption::Tls12);
                 }
-                b.note(Some(&id), "marked encrypted without a version; encryption set to `tls-1.2`");
+                b.note(
+                    Some(&id),
+                    "marked encrypted without a version; encryption set to `tls-1.2`",
+                );
             }
             Some(false) => {
                 if let Some(fl) = b.flow_mut(&id) {
@@ -348,7 +405,10 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
             Some("retired" | "wont_do") => MitigationStatus::NotApplicable,
             _ => MitigationStatus::Proposed,
         };
-        for t in arr(c, "threats", FORMAT, &at)?.iter().filter_map(scalar_text) {
+        for t in arr(c, "threats", FORMAT, &at)?
+            .iter()
+            .filter_map(scalar_text)
+        {
             controls
                 .entry(t)
                 .or_default()
@@ -386,7 +446,10 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
         let score = crate::builder::number(r, "score")
             .filter(|s| s.is_finite())
             .map_or(l * im, |s| s.clamp(0.0, 25.0) as u8);
-        for t in arr(r, "threats", FORMAT, &at)?.iter().filter_map(scalar_text) {
+        for t in arr(r, "threats", FORMAT, &at)?
+            .iter()
+            .filter_map(scalar_text)
+        {
             let entry = risks.entry(t).or_insert((l, im, score, level));
             // The gravest risk citing a threat sets its severity.
             if level > entry.3 || (level == entry.3 && score > entry.2) {
@@ -416,7 +479,11 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
                 let id = crate::builder::number(w, field)
                     .filter(|n| n.is_finite() && *n >= 0.0 && *n <= f64::from(u32::MAX))
                     .ok_or_else(|| {
-                        malformed(FORMAT, ptr(&ptr(&ptr(&at, k), wi), field), "expected a numeric id")
+                        malformed(
+                            FORMAT,
+                            ptr(&ptr(&ptr(&at, k), wi), field),
+                            "expected a numeric id",
+                        )
                     })?;
                 let id = id as u32;
                 if !list.contains(&id) {
@@ -425,11 +492,20 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
             }
         }
         let mut targets = Vec::new();
-        for a in arr(t, "components_affected", FORMAT, &at)?.iter().filter_map(scalar_text) {
-            match elements.get(&a).or_else(|| data_of.get(&a).and_then(|d| elements.get(d))) {
+        for a in arr(t, "components_affected", FORMAT, &at)?
+            .iter()
+            .filter_map(scalar_text)
+        {
+            match elements
+                .get(&a)
+                .or_else(|| data_of.get(&a).and_then(|d| elements.get(d)))
+            {
                 Some(tr) if !targets.contains(tr) => targets.push(tr.clone()),
                 Some(_) => {}
-                None => b.note(None, format!("threat {sid}: affected element `{a}` is not defined")),
+                None => b.note(
+                    None,
+                    format!("threat {sid}: affected element `{a}` is not defined"),
+                ),
             }
         }
         if targets.is_empty() {
@@ -443,7 +519,10 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
             }
             Some(&(_, _, _, Some(level))) => level_only(level),
             _ => {
-                b.note(None, format!("threat {sid}: no risk cites it; severity set to medium"));
+                b.note(
+                    None,
+                    format!("threat {sid}: no risk cites it; severity set to medium"),
+                );
                 level_only(Severity::Medium)
             }
         };
@@ -462,7 +541,10 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
         );
     }
     if !b.threats.is_empty() {
-        b.note(None, "Threat Model Library threats carry no STRIDE categories; add them when reviewing");
+        b.note(
+            None,
+            "Threat Model Library threats carry no STRIDE categories; add them when reviewing",
+        );
     }
     Ok(b.finish())
 }

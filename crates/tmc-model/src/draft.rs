@@ -152,7 +152,9 @@ impl Severity {
 }
 
 /// What a threat is about: a component, a flow, a data asset or a trust boundary.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 pub struct TargetRef {
     pub kind: TargetKind,
     pub id: String,

@@ -677,7 +677,10 @@ impl Encryption {
 
     /// Whether this protection still counts as sound today (TLS 1.0/1.1 do not).
     pub fn is_strong(self) -> bool {
-        !matches!(self, Encryption::None | Encryption::Tls10 | Encryption::Tls11)
+        !matches!(
+            self,
+            Encryption::None | Encryption::Tls10 | Encryption::Tls11
+        )
     }
 }
 

@@ -48,13 +48,21 @@ pub fn render(draft: &Draft) -> String {
     let _ = writeln!(out, "## Summary\n");
     let _ = writeln!(out, "| Severity | Threats |\n|---|---|");
     for level in LEVELS {
-        let n = draft.threats.iter().filter(|t| t.severity.level == level).count();
+        let n = draft
+            .threats
+            .iter()
+            .filter(|t| t.severity.level == level)
+            .count();
         let _ = writeln!(out, "| {} | {n} |", level.as_str());
     }
     let _ = writeln!(out, "| **total** | **{}** |\n", draft.threats.len());
     let _ = writeln!(out, "| STRIDE | Threats |\n|---|---|");
     for s in Stride::ALL {
-        let n = draft.threats.iter().filter(|t| t.stride.contains(&s)).count();
+        let n = draft
+            .threats
+            .iter()
+            .filter(|t| t.stride.contains(&s))
+            .count();
         let _ = writeln!(out, "| {} {} | {n} |", s.letter(), s.name());
     }
     if !draft.suppressed.is_empty() {
@@ -71,7 +79,10 @@ pub fn render(draft: &Draft) -> String {
         out,
         "Counts of threats per element; `·` marks a STRIDE category that does not apply to the element kind, `0` one that applies but has no threat.\n"
     );
-    let _ = writeln!(out, "| Element | Kind | S | T | R | I | D | E |\n|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| Element | Kind | S | T | R | I | D | E |\n|---|---|---|---|---|---|---|---|"
+    );
     for row in &draft.coverage {
         let kind = match row.target.kind {
             TargetKind::Component => "component",
@@ -88,7 +99,12 @@ pub fn render(draft: &Draft) -> String {
                     .unwrap_or_else(|| "·".into())
             })
             .collect();
-        let _ = writeln!(out, "| {} | {kind} | {} |", esc(&row.target.name), cells.join(" | "));
+        let _ = writeln!(
+            out,
+            "| {} | {kind} | {} |",
+            esc(&row.target.name),
+            cells.join(" | ")
+        );
     }
 
     // Threats grouped by their first target.
@@ -153,7 +169,16 @@ fn render_threat(out: &mut String, t: &Threat) {
     let factors: Vec<String> = sev
         .factors
         .iter()
-        .map(|f| format!("{} = {} ({:+} {:?})", f.name, esc(&f.value), f.delta, f.applies_to).to_lowercase())
+        .map(|f| {
+            format!(
+                "{} = {} ({:+} {:?})",
+                f.name,
+                esc(&f.value),
+                f.delta,
+                f.applies_to
+            )
+            .to_lowercase()
+        })
         .collect();
     let _ = writeln!(
         out,
@@ -171,10 +196,22 @@ fn render_threat(out: &mut String, t: &Threat) {
     let r = &t.references;
     let mut refs = Vec::new();
     if !r.cwe.is_empty() {
-        refs.push(r.cwe.iter().map(|c| format!("CWE-{c}")).collect::<Vec<_>>().join(", "));
+        refs.push(
+            r.cwe
+                .iter()
+                .map(|c| format!("CWE-{c}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
     }
     if !r.capec.is_empty() {
-        refs.push(r.capec.iter().map(|c| format!("CAPEC-{c}")).collect::<Vec<_>>().join(", "));
+        refs.push(
+            r.capec
+                .iter()
+                .map(|c| format!("CAPEC-{c}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
     }
     for (label, v) in [
         ("OWASP 2021", &r.owasp_top10_2021),
@@ -190,21 +227,44 @@ fn render_threat(out: &mut String, t: &Threat) {
         let _ = writeln!(out, "- **References:** {}", refs.join(" · "));
     }
     match &t.provenance {
-        Provenance::Rule { rule_id, triggered_by } => {
+        Provenance::Rule {
+            rule_id,
+            triggered_by,
+        } => {
             let why: Vec<String> = triggered_by
                 .iter()
                 .map(|(k, v)| format!("`{k}` = {}", esc(v)))
                 .collect();
-            let _ = writeln!(out, "- **Why:** rule `{rule_id}` fired on {}", why.join(", "));
+            let _ = writeln!(
+                out,
+                "- **Why:** rule `{rule_id}` fired on {}",
+                why.join(", ")
+            );
         }
         Provenance::Import { format, source_id } => {
-            let _ = writeln!(out, "- **Source:** imported from {format} (`{}`)", esc(source_id));
+            let _ = writeln!(
+                out,
+                "- **Source:** imported from {format} (`{}`)",
+                esc(source_id)
+            );
         }
-        Provenance::Model { provider, model, prompt_version, .. } => {
-            let _ = writeln!(out, "- **Source:** model {provider}/{model}, prompt {prompt_version}");
+        Provenance::Model {
+            provider,
+            model,
+            prompt_version,
+            ..
+        } => {
+            let _ = writeln!(
+                out,
+                "- **Source:** model {provider}/{model}, prompt {prompt_version}"
+            );
         }
         Provenance::KnowledgeBase { source_ids } => {
-            let _ = writeln!(out, "- **Source:** knowledge base ({})", esc(&source_ids.join(", ")));
+            let _ = writeln!(
+                out,
+                "- **Source:** knowledge base ({})",
+                esc(&source_ids.join(", "))
+            );
         }
     }
     if let Some(d) = &sev.downgraded_by {
