@@ -353,6 +353,10 @@ impl<'a> Validator<'a> {
     fn lints(&mut self) {
         let m = &self.parsed.model;
         let topo = Topology::new(m);
+        let by_id: HashMap<&str, &tmc_model::Component> =
+            m.components.iter().map(|c| (c.id.as_str(), c)).collect();
+        let data_by_id: HashMap<&str, &tmc_model::DataAsset> =
+            m.data.iter().map(|d| (d.id.as_str(), d)).collect();
         let mut warn = Vec::new();
 
         let mut used: HashSet<&str> = HashSet::new();
@@ -377,7 +381,7 @@ impl<'a> Validator<'a> {
                 ));
             }
             for (j, c) in d.stored_in.iter().enumerate() {
-                if let Some(comp) = m.component(c)
+                if let Some(comp) = by_id.get(c.as_str())
                     && comp.kind != ElementKind::DataStore
                 {
                     warn.push((
@@ -477,12 +481,13 @@ impl<'a> Validator<'a> {
                     None,
                 ));
             }
-            let crosses = topo.crosses(m, &f.from, &f.to);
+            let zone = |id: &str| by_id.get(id).map(|c| c.effective_trust_zone());
+            let crosses = topo.crosses_zones(&f.from, &f.to, zone(&f.from), zone(&f.to));
             let max_class = f
                 .data
                 .iter()
                 .chain(&f.data_received)
-                .filter_map(|d| m.data_asset(d))
+                .filter_map(|d| data_by_id.get(d.as_str()))
                 .map(|d| d.classification)
                 .max();
             let enc = f.encryption.unwrap_or(Encryption::None);

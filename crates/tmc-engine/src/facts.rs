@@ -177,10 +177,14 @@ impl<'m> Facts<'m> {
             ) else {
                 continue; // validation rejects dangling flows; the engine just skips them
             };
-            let crossed: Vec<String> = topo.crossed_boundaries(&f.from, &f.to);
-            let crosses = topo.crosses(model, &f.from, &f.to);
             let sz = components[si].zone;
             let tz = components[ti].zone;
+            let crosses = topo.crosses_zones(&f.from, &f.to, Some(sz), Some(tz));
+            let crossed: Vec<String> = if crosses {
+                topo.crossed_boundaries(&f.from, &f.to)
+            } else {
+                Vec::new()
+            };
             let mut summary = DataSummary::default();
             for did in f.data.iter().chain(&f.data_received) {
                 if let Some(d) = data_index.get(did.as_str()) {

@@ -57,7 +57,10 @@ pub struct SystemScore {
     pub generated: usize,
     /// Generated threats removed as duplicates.
     pub duplicates_removed: usize,
+    /// References after removing exact textual duplicates.
     pub references: usize,
+    /// References removed as duplicates (same title, text and components).
+    pub reference_duplicates_removed: usize,
     /// References some generated threat matches.
     pub recalled: usize,
     pub recall: Option<f64>,
@@ -93,8 +96,9 @@ fn ratio(num: usize, den: usize) -> Option<f64> {
 ///
 /// Recall and reference precision use the many-to-one matching; strict P/R/F1 and the
 /// sub-metrics on matched pairs (STRIDE label agreement, severity, CWE) use the optimal
-/// one-to-one pairs, so each pair is counted once. Dataset and system names come from the
-/// first reference.
+/// one-to-one pairs, so each pair is counted once. Exact textual duplicates (same processed
+/// title, text and targets) are removed on both sides first. Dataset and system names come
+/// from the first reference.
 pub fn score_system(
     generated: &[Threat],
     refs: &[ReferenceThreat],
@@ -112,7 +116,20 @@ pub fn score_system(
             gen_texts.push(text);
         }
     }
-    let ref_texts: Vec<String> = refs.iter().map(reference_text).collect();
+    // References get the same treatment: tool outputs repeat a threat once per data flow
+    // with identical text, which would otherwise count one missed threat three times.
+    let mut seen_refs = BTreeSet::new();
+    let mut kept_refs: Vec<&ReferenceThreat> = Vec::new();
+    let mut ref_texts: Vec<String> = Vec::new();
+    for r in refs {
+        let text = reference_text(r);
+        if seen_refs.insert(default_process(&text)) {
+            kept_refs.push(r);
+            ref_texts.push(text);
+        }
+    }
+    let reference_duplicates_removed = refs.len() - kept_refs.len();
+    let refs = kept_refs.as_slice();
     let threshold = sim.threshold();
     let matrix = ScoreMatrix::compute(&gen_texts, &ref_texts, sim);
     let loose = many_to_one(&matrix, threshold);
@@ -131,7 +148,7 @@ pub fn score_system(
     let (mut sev_pairs, mut sev_exact, mut sev_near) = (0, 0, 0);
     let (mut cwe_pairs, mut cwe_same) = (0, 0);
     for p in &strict {
-        let (g, r) = (gen_threats[p.generated], &refs[p.reference]);
+        let (g, r) = (gen_threats[p.generated], refs[p.reference]);
         if let Some(rs) = r.severity {
             sev_pairs += 1;
             let diff = (g.severity.level.rank() - rs.rank()).abs();
@@ -153,6 +170,7 @@ pub fn score_system(
         generated: n_gen,
         duplicates_removed: generated.len() - n_gen,
         references: n_ref,
+        reference_duplicates_removed,
         recalled,
         recall: ratio(recalled, n_ref),
         reference_precise: precise,
@@ -181,7 +199,7 @@ pub fn score_system(
 
 fn stride_score(
     letter: Stride,
-    refs: &[ReferenceThreat],
+    refs: &[&ReferenceThreat],
     generated: &[&Threat],
     reference_best: &[Option<Pair>],
     strict: &[Pair],
@@ -488,4 +506,77 @@ pub fn render_markdown(report: &EvalReport) -> String {
     }
     out.push_str(&footer(report));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matching::LexicalSimilarity;
+    use tmc_model::draft::Severity;
+
+    fn reference(
+        id: &str,
+        title: &str,
+        stride: &[Stride],
+        sev: Option<Severity>,
+    ) -> ReferenceThreat {
+        ReferenceThreat {
+            dataset: "d".into(),
+            system: "s".into(),
+            ref_id: id.into(),
+            title: title.into(),
+            text: String::new(),
+            stride: stride.to_vec(),
+            components: Vec::new(),
+            severity: sev,
+            mitigations: Vec::new(),
+            cwe: vec![89],
+            capec: Vec::new(),
+            source_file: String::new(),
+        }
+    }
+
+    #[test]
+    fn sub_metrics_on_matched_pairs() {
+        let refs = vec![
+            reference(
+                "1",
+                "SQL injection in the search API",
+                &[Stride::Tampering],
+                Some(Severity::High),
+            ),
+            reference(
+                "2",
+                "Session token theft through XSS",
+                &[Stride::Spoofing],
+                Some(Severity::Low),
+            ),
+        ];
+        let mut g1 = refs[0].to_threat();
+        g1.severity.level = Severity::Critical; // one level off
+        g1.stride = vec![Stride::InformationDisclosure]; // label disagrees
+        g1.references.cwe = vec![89];
+        let mut g2 = refs[1].to_threat();
+        g2.references.cwe = vec![79];
+        let unrelated = reference("3", "Backups stored without encryption", &[], None).to_threat();
+        let s = score_system(&[g1, g2, unrelated], &refs, &LexicalSimilarity::default());
+        assert_eq!((s.generated, s.references, s.strict_pairs), (3, 2, 2));
+        assert_eq!(s.recall, Some(1.0));
+        assert_eq!(s.reference_precision, Some(2.0 / 3.0));
+        assert_eq!(s.strict_f1, Some(0.8));
+        assert_eq!(s.severity_exact, Some(0.5));
+        assert_eq!(s.severity_within_one, Some(1.0));
+        assert_eq!(s.cwe_exact, Some(0.5));
+        let t = &s.stride[1];
+        assert_eq!((t.letter.as_str(), t.references, t.recalled), ("T", 1, 1));
+        assert_eq!(t.label_agreement, Some(0.0));
+        assert_eq!(s.stride[0].label_agreement, Some(1.0));
+        assert_eq!(s.stride[2].recall, None);
+        assert_eq!(s.relevance, None);
+
+        let report = aggregate(vec![s]);
+        assert_eq!(report.datasets.len(), 1);
+        assert!(report.tool_baselines.is_none());
+        assert!(render_table(&report).contains("d / s"));
+    }
 }

@@ -273,14 +273,6 @@ impl Builder {
         });
     }
 
-    pub fn component_name(&self, id: &str) -> Option<String> {
-        self.model
-            .components
-            .iter()
-            .find(|c| c.id == id)
-            .map(|c| c.name.clone())
-    }
-
     pub fn target(&self, kind: TargetKind, id: &str) -> Option<TargetRef> {
         let m = &self.model;
         let name = match kind {
@@ -608,11 +600,11 @@ pub(crate) fn infer_technology(text: &str) -> Option<Technology> {
                 " gpt",
                 "claude",
                 "gemini",
-                "inference",
+                "inference api",
+                "inference endpoint",
                 "ml model",
                 "machine learning model",
                 "foundation model",
-                " model ",
             ],
             Llm,
         ),
@@ -785,6 +777,16 @@ pub(crate) fn infer_technology(text: &str) -> Option<Technology> {
 
 /// Protocol from a label such as "HTTP/S", "HTTPS", "psql", "MQTT over TLS".
 pub(crate) fn parse_protocol(text: &str) -> Option<Protocol> {
+    parse_protocol_with(text, false)
+}
+
+/// Like [`parse_protocol`], but for names and descriptions: generic words ("file", "TCP",
+/// "IPC") there describe the payload or the host more often than the wire protocol.
+pub(crate) fn protocol_from_prose(text: &str) -> Option<Protocol> {
+    parse_protocol_with(text, true)
+}
+
+fn parse_protocol_with(text: &str, prose: bool) -> Option<Protocol> {
     let t = format!(
         " {} ",
         text.to_ascii_lowercase()
@@ -817,7 +819,11 @@ pub(crate) fn parse_protocol(text: &str) -> Option<Protocol> {
         (&[" tcp "], Tcp),
         (&[" udp ", "upnp", "ssdp"], Udp),
     ];
-    rules.iter().find(|(words, _)| has(words)).map(|(_, p)| *p)
+    rules
+        .iter()
+        .filter(|(_, p)| !prose || !matches!(p, File | Ipc | Tcp | Udp))
+        .find(|(words, _)| has(words))
+        .map(|(_, p)| *p)
 }
 
 /// Boundary kind from its name or type label; `Network` when nothing matches.
@@ -887,15 +893,7 @@ pub(crate) fn infer_trust_zone(text: &str) -> Option<TrustZone> {
             TrustZone::ThirdParty
         } else if has(&["device", "mobile", "client", "endpoint", "user"]) {
             TrustZone::Device
-        } else if has(&[
-            "restricted",
-            "secure",
-            "vault",
-            "pci",
-            "sensitive",
-            "production",
-            "prod",
-        ]) {
+        } else if has(&["restricted", "secure zone", "vault", "pci", "sensitive"]) {
             TrustZone::Restricted
         } else if has(&[
             "internal",
@@ -928,6 +926,9 @@ pub(crate) struct NewComponent<'a> {
     pub kind: ElementKind,
     /// Text to guess the technology from (name, type label, product...).
     pub hint: &'a str,
+    /// Weaker text (a description) consulted only when `hint` says nothing: descriptions
+    /// mention neighbours ("reads the ML model") as often as what the element is.
+    pub detail_hint: &'a str,
     /// Used when the hint says nothing.
     pub default_tech: Technology,
 }
@@ -938,17 +939,25 @@ impl Builder {
         self.map(&id, c.source_id);
         // A store's technology must be a storage technology: "Web Application Config" is a
         // file, not a web app.
-        let inferred = infer_technology(c.hint).filter(|t| {
+        let fits = |t: &Technology| {
             c.kind != ElementKind::DataStore || t.default_kind() == ElementKind::DataStore
-        });
+        };
+        let inferred = infer_technology(c.hint)
+            .filter(fits)
+            .map(|t| (t, c.hint))
+            .or_else(|| {
+                infer_technology(c.detail_hint)
+                    .filter(fits)
+                    .map(|t| (t, c.detail_hint))
+            });
         let technology = match inferred {
-            Some(t) => {
+            Some((t, from)) => {
                 self.note(
                     Some(&id),
                     format!(
                         "technology `{}` inferred from \"{}\"",
                         t.as_str(),
-                        one_line(c.hint)
+                        one_line(from)
                     ),
                 );
                 t
@@ -1051,7 +1060,7 @@ impl Builder {
     pub fn set_flow_protocol(&mut self, flow: &str, declared: Option<&str>, fallback_text: &str) {
         let (protocol, note) = match declared.and_then(parse_protocol) {
             Some(p) => (Some(p), None),
-            None => match parse_protocol(fallback_text) {
+            None => match protocol_from_prose(fallback_text) {
                 Some(p) => (
                     Some(p),
                     Some(format!(
@@ -1076,8 +1085,14 @@ impl Builder {
         }
     }
 
-    pub fn add_boundary(&mut self, source_id: &str, name: String, kind_hint: &str) -> String {
-        let id = self.alloc_id(&name, "boundary");
+    pub fn add_boundary(
+        &mut self,
+        source_id: &str,
+        id_hint: Option<&str>,
+        name: String,
+        kind_hint: &str,
+    ) -> String {
+        let id = self.alloc_id(id_hint.unwrap_or(&name), "boundary");
         self.map(&id, source_id);
         let (kind, inferred) = infer_boundary_kind(kind_hint);
         if !inferred {
@@ -1145,7 +1160,7 @@ impl Builder {
                 .model
                 .trust_boundaries
                 .iter()
-                .find(|b| b.boundaries.iter().any(|c| *c == cur))
+                .find(|b| b.boundaries.contains(&cur))
             {
                 Some(p) => cur = p.id.clone(),
                 None => break,

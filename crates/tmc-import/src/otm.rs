@@ -77,7 +77,7 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
             ));
         };
         let name = text(z, "name").unwrap_or_else(|| sid.clone());
-        let id = b.add_boundary(&sid, name.clone(), &name);
+        let id = b.add_boundary(&sid, None, name.clone(), &name);
         let rating = z.get("risk").and_then(|r| number(r, "trustRating"));
         let tz = infer_trust_zone(&name).or_else(|| {
             rating.map(|r| {
@@ -142,6 +142,7 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
             description: text(c, "description"),
             kind,
             hint: &hint,
+            detail_hint: "",
             default_tech: Technology::Other,
         });
         if tech.is_none() {

@@ -632,11 +632,9 @@ impl<'a> Cursor<'a> {
                 if self.delimited('[', ']').is_none() {
                     break;
                 }
-            } else if matches!(c, '<' | '>' | '|' | '*' | '#' | '+' | '^' | '{' | '}') {
-                out.push(c);
-                self.pos += 1;
-            } else if matches!(c, 'o' | '0' | '(' | ')')
-                && (matches!(prev, Some('-' | '.')) || matches!(next, Some('-' | '.')))
+            } else if matches!(c, '<' | '>' | '|' | '*' | '#' | '+' | '^' | '{' | '}')
+                || (matches!(c, 'o' | '0' | '(' | ')')
+                    && (matches!(prev, Some('-' | '.')) || matches!(next, Some('-' | '.'))))
             {
                 out.push(c);
                 self.pos += 1;

@@ -316,7 +316,7 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
     for (title, tb, at) in &boundaries {
         let sid = text(tb, "id").unwrap_or_else(|| title.clone());
         let ty = text(tb, "type").unwrap_or_default();
-        let id = b.add_boundary(&sid, title.clone(), &format!("{ty} {title}"));
+        let id = b.add_boundary(&sid, Some(&sid), title.clone(), &format!("{ty} {title}"));
         let kind = match ty.as_str() {
             "network-on-prem" | "network-dedicated-hoster" => Some(BoundaryKind::Network),
             "network-virtual-lan" => Some(BoundaryKind::Subnet),

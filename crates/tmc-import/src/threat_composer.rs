@@ -211,15 +211,23 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
 /// from the technology when the words give one, and is a data store when they mention data.
 fn asset_component(b: &mut Builder, name: &str) -> String {
     let lower = name.to_lowercase();
-    let kind = match infer_technology(name) {
-        Some(t) => t.default_kind(),
-        None if lower.contains("data")
-            || lower.contains("record")
-            || lower.contains("document") =>
-        {
-            ElementKind::DataStore
+    let data_words = [
+        "data",
+        "information",
+        "record",
+        "document",
+        "propert",
+        "secret",
+        "credential",
+    ];
+    let (kind, hint) = if data_words.iter().any(|w| lower.contains(w)) {
+        (ElementKind::DataStore, "")
+    } else {
+        match infer_technology(name) {
+            // People are not assets: "user accounts" is not a user.
+            Some(Technology::User) | None => (ElementKind::Process, ""),
+            Some(t) => (t.default_kind(), name),
         }
-        None => ElementKind::Process,
     };
     let id = b.add_component(NewComponent {
         source_id: name,
@@ -227,7 +235,8 @@ fn asset_component(b: &mut Builder, name: &str) -> String {
         name: name.to_string(),
         description: None,
         kind,
-        hint: name,
+        hint,
+        detail_hint: "",
         default_tech: Technology::Other,
     });
     b.note(

@@ -103,7 +103,8 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
             .clone()
             .unwrap_or_else(|| format!("Unnamed {} {n}", kind.as_str()));
         let description = text(cell.data, "description");
-        let hint = format!("{name} {}", description.clone().unwrap_or_default());
+        let detail = description.clone().unwrap_or_default();
+        let hint = name.clone();
         let default_tech = match kind {
             ElementKind::ExternalEntity => Technology::ExternalService,
             ElementKind::DataStore
@@ -121,6 +122,7 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
             description,
             kind,
             hint: &hint,
+            detail_hint: &detail,
             default_tech,
         });
         if flag(cell.data, "outOfScope") == Some(true) {
@@ -130,10 +132,11 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
                 c.notes = reason.map(|r| format!("Out of scope: {r}"));
             }
         }
-        if kind == ElementKind::DataStore && flag(cell.data, "isEncrypted") == Some(true) {
-            if let Some(c) = b.component_mut(&id) {
-                c.encryption_at_rest = Some(true);
-            }
+        if kind == ElementKind::DataStore
+            && flag(cell.data, "isEncrypted") == Some(true)
+            && let Some(c) = b.component_mut(&id)
+        {
+            c.encryption_at_rest = Some(true);
         }
         by_cell.insert(cell.id.clone(), id.clone());
         if let Some(r) = cell.rect {
@@ -169,10 +172,10 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
                 "marked encrypted without a version; encryption set to `tls-1.2`",
             );
         }
-        if flag(cell.data, "isBidirectional") == Some(true) {
-            if let Some(f) = b.flow_mut(&id) {
-                f.bidirectional = Some(true);
-            }
+        if flag(cell.data, "isBidirectional") == Some(true)
+            && let Some(f) = b.flow_mut(&id)
+        {
+            f.bidirectional = Some(true);
         }
         if flag(cell.data, "isPublicNetwork") == Some(true) {
             notes.push("Crosses a public network.".to_string());
@@ -360,11 +363,11 @@ fn boundaries(b: &mut Builder, cells: &[Cell<'_>], rects: &[(String, Rect)]) {
             unnamed += 1;
             format!("Trust boundary {unnamed}")
         });
-        let id = b.add_boundary(&cell.id, name.clone(), &name);
-        if let Some(d) = text(cell.data, "description") {
-            if let Some(bd) = b.boundary_mut(&id) {
-                bd.description = Some(d);
-            }
+        let id = b.add_boundary(&cell.id, None, name.clone(), &name);
+        if let Some(d) = text(cell.data, "description")
+            && let Some(bd) = b.boundary_mut(&id)
+        {
+            bd.description = Some(d);
         }
         match (cell.kind, cell.rect) {
             (CellKind::BoundaryBox, Some(r)) => boxes.push((id, r)),
@@ -452,6 +455,7 @@ fn endpoint(
         description: None,
         kind: ElementKind::ExternalEntity,
         hint: "",
+        detail_hint: "",
         default_tech: Technology::ExternalService,
     });
     b.note(

@@ -87,7 +87,7 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
         let title = text(z, "title").unwrap_or_else(|| sid.clone());
         let description = text(z, "description");
         let hint = format!("{title} {}", description.clone().unwrap_or_default());
-        let id = b.add_boundary(&sid, title.clone(), &hint);
+        let id = b.add_boundary(&sid, Some(&sid), title.clone(), &hint);
         if let Some(bd) = b.boundary_mut(&id) {
             bd.description = description;
         }
@@ -167,9 +167,10 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
                 .flatten()
                 .collect::<Vec<_>>()
                 .join(" ");
+            let detail = description.clone().unwrap_or_default();
             let (hint, default_tech) = match kind {
                 ElementKind::ExternalEntity => (
-                    format!("{title} {}", description.clone().unwrap_or_default()),
+                    title.clone(),
                     match ty.as_str() {
                         "user" | "power_user" | "administrator" | "engineer" => Technology::User,
                         "third_party" => Technology::ExternalService,
@@ -185,10 +186,7 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
                         _ => Technology::Other,
                     },
                 ),
-                ElementKind::Process => (
-                    format!("{title} {}", description.clone().unwrap_or_default()),
-                    Technology::Other,
-                ),
+                ElementKind::Process => (title.clone(), Technology::Other),
             };
             // Actor types and store types are firmer than word guesses.
             let typed = (kind == ElementKind::ExternalEntity && !ty.is_empty())
@@ -208,16 +206,16 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
                 );
                 id
             } else {
-                let id = b.add_component(NewComponent {
+                b.add_component(NewComponent {
                     source_id: &sid,
                     id_hint: Some(&sid),
                     name: title,
                     description,
                     kind,
                     hint: &hint,
+                    detail_hint: &detail,
                     default_tech,
-                });
-                id
+                })
             };
             if let Some(pc) = text(e, "parent_component") {
                 b.note(

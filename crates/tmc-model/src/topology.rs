@@ -60,11 +60,23 @@ impl Topology {
     /// A flow crosses a trust boundary when the ends sit in different boundaries, or when no
     /// boundaries are drawn but the ends are in different trust zones.
     pub fn crosses(&self, model: &SystemModel, from: &str, to: &str) -> bool {
-        if !self.crossed_boundaries(from, to).is_empty() {
+        let zone = |id: &str| model.component(id).map(|c| c.effective_trust_zone());
+        self.crosses_zones(from, to, zone(from), zone(to))
+    }
+
+    /// [`Topology::crosses`] with the ends' trust zones already looked up (callers that loop
+    /// over many flows keep an index instead of searching the component list each time).
+    pub fn crosses_zones(
+        &self,
+        from: &str,
+        to: &str,
+        from_zone: Option<TrustZone>,
+        to_zone: Option<TrustZone>,
+    ) -> bool {
+        if self.boundaries_of(from) != self.boundaries_of(to) {
             return true;
         }
-        let zone = |id: &str| model.component(id).map(|c| c.effective_trust_zone());
-        match (zone(from), zone(to)) {
+        match (from_zone, to_zone) {
             (Some(a), Some(b)) => a != b,
             _ => false,
         }

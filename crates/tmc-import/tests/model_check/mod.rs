@@ -19,7 +19,7 @@ pub fn assert_clean(r: &ImportResult, what: &str) {
     assert!(errors.is_empty(), "{what}: validation errors: {errors:#?}");
 
     // The model must survive the DSL loader (deny_unknown_fields, enums, version).
-    let json = serde_json::to_vec(&r.model).expect("serialise");
+    let json = serde_json::to_vec(&r.model).unwrap_or_else(|e| panic!("{what}: {e}"));
     let reparsed = tmc_dsl::parse_model(&json, &format!("{what}.json"))
         .unwrap_or_else(|e| panic!("{what}: does not reload: {e:?}"));
     assert_eq!(reparsed.model, r.model, "{what}: reload changed the model");
@@ -35,22 +35,44 @@ pub fn assert_clean(r: &ImportResult, what: &str) {
     };
     let mut threat_ids = HashSet::new();
     for t in &r.threats {
-        assert!(threat_ids.insert(t.id.as_str()), "{what}: duplicate threat id {}", t.id);
+        assert!(
+            threat_ids.insert(t.id.as_str()),
+            "{what}: duplicate threat id {}",
+            t.id
+        );
         assert!(t.id.starts_with("import:"), "{what}: threat id {}", t.id);
         for tr in &t.targets {
-            assert!(ids(tr.kind).contains(tr.id.as_str()), "{what}: threat {} targets missing {:?} {}", t.id, tr.kind, tr.id);
+            assert!(
+                ids(tr.kind).contains(tr.id.as_str()),
+                "{what}: threat {} targets missing {:?} {}",
+                t.id,
+                tr.kind,
+                tr.id
+            );
         }
     }
-    let all: HashSet<&str> = [TargetKind::Component, TargetKind::Flow, TargetKind::Data, TargetKind::Boundary]
-        .into_iter()
-        .flat_map(ids)
-        .collect();
-    for (ours, _) in &r.id_map {
-        assert!(all.contains(ours.as_str()), "{what}: id_map names unknown element {ours}");
+    let all: HashSet<&str> = [
+        TargetKind::Component,
+        TargetKind::Flow,
+        TargetKind::Data,
+        TargetKind::Boundary,
+    ]
+    .into_iter()
+    .flat_map(ids)
+    .collect();
+    for ours in r.id_map.keys() {
+        assert!(
+            all.contains(ours.as_str()),
+            "{what}: id_map names unknown element {ours}"
+        );
     }
     for n in &r.notes {
         if let Some(e) = &n.element {
-            assert!(all.contains(e.as_str()), "{what}: note on unknown element {e}: {}", n.message);
+            assert!(
+                all.contains(e.as_str()),
+                "{what}: note on unknown element {e}: {}",
+                n.message
+            );
         }
     }
 }
