@@ -67,7 +67,11 @@ fn synthetic(n: usize) -> SystemModel {
             id: format!("d{i}"),
             name: format!("Data {i}"),
             description: None,
-            classification: [Classification::Internal, Classification::Confidential, Classification::Restricted][i % 3],
+            classification: [
+                Classification::Internal,
+                Classification::Confidential,
+                Classification::Restricted,
+            ][i % 3],
             pii: Some(i % 2 == 0),
             credentials: Some(i % 5 == 0),
             financial: None,
@@ -91,7 +95,11 @@ fn synthetic(n: usize) -> SystemModel {
                 protocol: Some(Protocol::Https),
                 port: None,
                 authentication: (k != 2).then_some(AuthScheme::Jwt),
-                encryption: Some(if k == 3 { Encryption::None } else { Encryption::Tls12 }),
+                encryption: Some(if k == 3 {
+                    Encryption::None
+                } else {
+                    Encryption::Tls12
+                }),
                 data: vec![format!("d{}", i % data.len())],
                 data_received: Vec::new(),
                 bidirectional: None,
@@ -106,7 +114,10 @@ fn synthetic(n: usize) -> SystemModel {
             name: "DMZ".into(),
             kind: BoundaryKind::Network,
             description: None,
-            members: (0..n).filter(|i| i % 2 == 1).map(|i| format!("c{i}")).collect(),
+            members: (0..n)
+                .filter(|i| i % 2 == 1)
+                .map(|i| format!("c{i}"))
+                .collect(),
             boundaries: Vec::new(),
             notes: None,
         },
@@ -115,7 +126,10 @@ fn synthetic(n: usize) -> SystemModel {
             name: "Internal".into(),
             kind: BoundaryKind::Vpc,
             description: None,
-            members: (0..n).filter(|i| i % 2 == 0 && i % 10 != 0).map(|i| format!("c{i}")).collect(),
+            members: (0..n)
+                .filter(|i| i % 2 == 0 && i % 10 != 0)
+                .map(|i| format!("c{i}"))
+                .collect(),
             boundaries: Vec::new(),
             notes: None,
         },
@@ -160,18 +174,26 @@ fn main() {
         let mut paths: Vec<_> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
         paths.sort();
         for p in paths {
-            let Ok(bytes) = std::fs::read(&p) else { continue };
-            let Ok((parsed, _)) = tmc_dsl::load_checked(&bytes, "x") else { continue };
+            let Ok(bytes) = std::fs::read(&p) else {
+                continue;
+            };
+            let Ok((parsed, _)) = tmc_dsl::load_checked(&bytes, "x") else {
+                continue;
+            };
             let iters = 50;
             let start = Instant::now();
             let mut threats = 0;
             for _ in 0..iters {
-                threats = draft(&parsed.model, &rules, &DraftOptions::default()).threats.len();
+                threats = draft(&parsed.model, &rules, &DraftOptions::default())
+                    .threats
+                    .len();
             }
             let per = start.elapsed().as_secs_f64() * 1000.0 / iters as f64;
             println!(
                 "example {:<28} {:>3} components {:>3} flows -> {:>3} threats: {per:.2} ms/draft",
-                p.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+                p.file_name()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
                 parsed.model.components.len(),
                 parsed.model.flows.len(),
                 threats

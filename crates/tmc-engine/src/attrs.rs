@@ -641,6 +641,17 @@ pub fn eval<'a>(facts: &'a Facts<'a>, subject: Subject, e: &'a Expr<Attr>) -> Va
         Expr::Or(items) => Value::Bool(items.iter().any(|x| eval(facts, subject, x).truthy())),
         Expr::And(items) => Value::Bool(items.iter().all(|x| eval(facts, subject, x).truthy())),
         Expr::Not(x) => Value::Bool(!eval(facts, subject, x).truthy()),
+        // `x in [literal, ...]` is the most common test; avoid building the list each time.
+        Expr::Compare(a, CmpOp::In, b) if matches!(**b, Expr::List(_)) => {
+            let a = eval(facts, subject, a);
+            let Expr::List(items) = &**b else {
+                return Value::Bool(false);
+            };
+            Value::Bool(
+                !matches!(a, Value::Null)
+                    && items.iter().any(|x| equal(&a, &eval(facts, subject, x))),
+            )
+        }
         Expr::Compare(a, op, b) => {
             let a = eval(facts, subject, a);
             let b = eval(facts, subject, b);

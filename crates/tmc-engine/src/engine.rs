@@ -9,8 +9,7 @@ use tmc_model::{
     ThreatStatus,
 };
 
-use crate::attrs::{self, Attr, Subject, TargetType};
-use crate::expr::Expr;
+use crate::attrs::{self, Subject, TargetType};
 use crate::facts::Facts;
 use crate::rules::{ControlEffect, GroupBy, Rule, RuleError, load_rule_file};
 use crate::severity;
@@ -183,7 +182,7 @@ pub fn draft(model: &SystemModel, rules: &RuleSet, opts: &DraftOptions) -> Draft
                 .iter()
                 .map(|(cond, m)| Mitigation {
                     id: m.id.clone(),
-                    text: m.text.split_whitespace().collect::<Vec<_>>().join(" "),
+                    text: m.text.clone(),
                     asvs: m.asvs.clone(),
                     status: match cond {
                         Some(c) if attrs::eval(&facts, subject, c).truthy() => {
@@ -216,7 +215,13 @@ pub fn draft(model: &SystemModel, rules: &RuleSet, opts: &DraftOptions) -> Draft
                     mitigations,
                     provenance: Provenance::Rule {
                         rule_id: rule.spec.id.clone(),
-                        triggered_by: triggered_by(&facts, subject, &rule.when),
+                        triggered_by: rule
+                            .when_attrs
+                            .iter()
+                            .map(|(name, attr)| {
+                                (name.clone(), attrs::value(&facts, subject, *attr).render())
+                            })
+                            .collect(),
                     },
                     status: ThreatStatus::Draft,
                 },
@@ -302,56 +307,6 @@ fn target_ref(facts: &Facts, subject: Subject) -> TargetRef {
                 name: d.name.clone(),
             }
         }
-    }
-}
-
-/// The attribute values a condition read, rendered, so the draft shows why a rule fired.
-fn triggered_by(facts: &Facts, subject: Subject, cond: &Expr<Attr>) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for attr in cond.paths() {
-        let v = attrs::value(facts, subject, *attr);
-        out.insert(attr_name(*attr), v.render());
-    }
-    out
-}
-
-fn attr_name(a: Attr) -> String {
-    use crate::attrs::{CompField, CompRole, DataField, FlowField, ProductField};
-    let comp = |f: CompField| {
-        CompField::ALL
-            .iter()
-            .find(|(v, _, _)| *v == f)
-            .map(|(_, n, _)| *n)
-            .unwrap_or("?")
-    };
-    match a {
-        Attr::Comp(CompRole::Target, f) => format!("component.{}", comp(f)),
-        Attr::Comp(CompRole::Source, f) => format!("flow.source.{}", comp(f)),
-        Attr::Comp(CompRole::Destination, f) => format!("flow.destination.{}", comp(f)),
-        Attr::Flow(f) => format!(
-            "flow.{}",
-            FlowField::ALL
-                .iter()
-                .find(|(v, _, _)| *v == f)
-                .map(|(_, n, _)| *n)
-                .unwrap_or("?")
-        ),
-        Attr::Data(f) => format!(
-            "data.{}",
-            DataField::ALL
-                .iter()
-                .find(|(v, _, _)| *v == f)
-                .map(|(_, n, _)| *n)
-                .unwrap_or("?")
-        ),
-        Attr::Product(f) => format!(
-            "product.{}",
-            ProductField::ALL
-                .iter()
-                .find(|(v, _, _)| *v == f)
-                .map(|(_, n, _)| *n)
-                .unwrap_or("?")
-        ),
     }
 }
 

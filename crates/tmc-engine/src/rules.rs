@@ -132,6 +132,8 @@ pub struct Rule {
     pub description: Template,
     pub stride: Vec<Stride>,
     pub references: References,
+    /// The attributes `when` reads, with their names, for provenance ("why did it fire").
+    pub when_attrs: Vec<(String, Attr)>,
 }
 
 /// A rule that could not be loaded: file, line, rule id and what is wrong.
@@ -224,7 +226,9 @@ pub fn compile(spec: RuleSpec, origin: &str) -> Result<Rule, Vec<String>> {
             None => Some(None),
         };
         if let Some(e) = e {
-            mitigations.push((e, m.clone()));
+            let mut m = m.clone();
+            m.text = crate::template::squash(m.text.trim());
+            mitigations.push((e, m));
         }
     }
     let title = Template::compile(&spec.title, target).map_err(|m| format!("title: {m}"));
@@ -272,7 +276,18 @@ pub fn compile(spec: RuleSpec, origin: &str) -> Result<Rule, Vec<String>> {
                 owasp_llm_2025: r.owasp_llm_2025.clone(),
             };
             let stride = spec.stride.iter().map(|s| Stride::from(*s)).collect();
+            let mut when_attrs: Vec<(String, Attr)> = Vec::new();
+            if let Ok(parsed) = expr::parse(&spec.when) {
+                for p in parsed.paths() {
+                    if let Some((a, _)) = Attr::resolve(p, target)
+                        && !when_attrs.iter().any(|(n, _)| n == p)
+                    {
+                        when_attrs.push((p.clone(), a));
+                    }
+                }
+            }
             Ok(Rule {
+                when_attrs,
                 origin: origin.to_string(),
                 when,
                 controls,

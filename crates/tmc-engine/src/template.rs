@@ -21,7 +21,7 @@ impl Template {
         let mut rest = text.trim();
         while let Some(open) = rest.find('{') {
             if open > 0 {
-                parts.push(Part::Text(rest[..open].to_string()));
+                parts.push(Part::Text(squash(&rest[..open])));
             }
             let after = &rest[open + 1..];
             let close = after
@@ -34,20 +34,46 @@ impl Template {
             rest = &after[close + 1..];
         }
         if !rest.is_empty() {
-            parts.push(Part::Text(rest.to_string()));
+            parts.push(Part::Text(squash(rest)));
         }
         Ok(Template { parts })
     }
 
     pub fn render(&self, facts: &Facts, subject: Subject) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(256);
         for p in &self.parts {
             match p {
                 Part::Text(t) => out.push_str(t),
-                Part::Attr(a) => out.push_str(&attrs::value(facts, subject, *a).render()),
+                Part::Attr(a) => {
+                    let v = attrs::value(facts, subject, *a).render();
+                    if v.contains(['\n', '\r', '\t']) {
+                        out.push_str(&squash(&v));
+                    } else {
+                        out.push_str(&v);
+                    }
+                }
             }
         }
-        // Folded YAML leaves single newlines; reports want one paragraph.
-        out.split_whitespace().collect::<Vec<_>>().join(" ")
+        out
     }
+}
+
+/// Folded YAML and free-text values carry line breaks; reports want one paragraph. Runs of
+/// whitespace become one space, but a leading or trailing space is kept so that text around a
+/// placeholder stays separated from it.
+pub fn squash(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_space = false;
+    for ch in text.chars() {
+        if ch.is_whitespace() {
+            if !in_space {
+                out.push(' ');
+            }
+            in_space = true;
+        } else {
+            out.push(ch);
+            in_space = false;
+        }
+    }
+    out
 }

@@ -20,7 +20,7 @@ pub fn to_csv(_model: &SystemModel, draft: &Draft) -> Result<String, ExportError
     w.write_record(COLUMNS)
         .map_err(|e| ExportError::Csv(e.to_string()))?;
     for r in rows(draft) {
-        w.write_record(r.cells.iter().map(|c| neutralise_formula(c)))
+        w.write_record(r.cells.iter().map(|c| neutralise_formula(c).into_owned()))
             .map_err(|e| ExportError::Csv(e.to_string()))?;
     }
     let bytes = w

@@ -96,7 +96,10 @@ pub fn document(model: &SystemModel, draft: &Draft) -> Value {
                 Some(bi) => model.trust_boundaries[bi].id.clone(),
                 None => format!("{ZONE_PREFIX}{}", c.effective_trust_zone().as_str()),
             };
-            let mut tags = vec![c.kind.as_str().to_string(), c.technology.as_str().to_string()];
+            let mut tags = vec![
+                c.kind.as_str().to_string(),
+                c.technology.as_str().to_string(),
+            ];
             tags.extend(c.tags.iter().cloned());
             let mut v = json!({
                 "id": c.id,
@@ -287,7 +290,12 @@ fn threat_def(t: &Threat) -> Value {
         "source": crate::text::provenance(&t.provenance),
     });
     if !r.capec.is_empty() {
-        attrs["capec"] = json!(r.capec.iter().map(|n| format!("CAPEC-{n}")).collect::<Vec<_>>());
+        attrs["capec"] = json!(
+            r.capec
+                .iter()
+                .map(|n| format!("CAPEC-{n}"))
+                .collect::<Vec<_>>()
+        );
     }
     for (k, v) in [
         ("owaspTop10_2021", &r.owasp_top10_2021),

@@ -248,7 +248,9 @@ fn strip_target(title: &str, target: &TargetRef) -> String {
         return title.to_string();
     };
     let head = head.trim_end();
-    for prep in [" in", " on", " of", " to", " for", " via", " from", " at", " by", ":", " -"] {
+    for prep in [
+        " in", " on", " of", " to", " for", " via", " from", " at", " by", ":", " -",
+    ] {
         if let Some(h) = head.strip_suffix(prep) {
             let h = h.trim_end();
             if !h.is_empty() {

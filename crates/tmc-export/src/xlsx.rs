@@ -121,21 +121,19 @@ fn write_summary(
     )?;
     row += 1;
 
-    let mut section = |s: &mut Worksheet,
-                       title: &str,
-                       counts: Vec<(String, usize)>|
-     -> Result<(), XlsxError> {
-        s.write_string_with_format(row, 0, title, bold)?;
-        s.write_string_with_format(row, 1, "Threats", bold)?;
-        row += 1;
-        for (k, n) in counts {
-            s.write_string(row, 0, &k)?;
-            s.write_number(row, 1, n as f64)?;
+    let mut section =
+        |s: &mut Worksheet, title: &str, counts: Vec<(String, usize)>| -> Result<(), XlsxError> {
+            s.write_string_with_format(row, 0, title, bold)?;
+            s.write_string_with_format(row, 1, "Threats", bold)?;
             row += 1;
-        }
-        row += 1;
-        Ok(())
-    };
+            for (k, n) in counts {
+                s.write_string(row, 0, &k)?;
+                s.write_number(row, 1, n as f64)?;
+                row += 1;
+            }
+            row += 1;
+            Ok(())
+        };
     let sev = [
         Severity::Critical,
         Severity::High,

@@ -942,6 +942,7 @@ fn build(model: &Element) -> Result<Diagram, ImportError> {
             _ => {
                 let describe = |id: &Option<String>| match id.as_deref() {
                     None => "nothing".to_string(),
+                    Some(s) if node_of_cell.contains_key(s) => format!("`{s}`"),
                     Some(s) if index.contains_key(s) => format!("`{s}`, which is not a component"),
                     Some(s) => format!("`{s}`, which does not exist"),
                 };
