@@ -4,6 +4,9 @@
 //! CI gate failed), 2 usage error, 3 internal or I/O error.
 
 mod config;
+mod eval_cmd;
+mod export_cmd;
+mod import_cmd;
 mod init;
 mod rules_cmd;
 
@@ -102,6 +105,17 @@ enum Command {
     Rules {
         #[command(subcommand)]
         command: rules_cmd::RulesCommand,
+        #[command(flatten)]
+        rules: RuleArgs,
+    },
+    /// Import another tool's diagram or threat model into the DSL.
+    Import(import_cmd::ImportArgs),
+    /// Export a draft: SARIF, CSV, XLSX, OTM, Threat Dragon, Threagile, Mermaid, DOT, SVG.
+    Export(export_cmd::ExportArgs),
+    /// Score drafts against reference threat models (../shared/bench layout).
+    Eval {
+        #[command(flatten)]
+        args: eval_cmd::EvalArgs,
         #[command(flatten)]
         rules: RuleArgs,
     },
@@ -208,6 +222,12 @@ fn run(cli: Cli) -> Result<()> {
             )
         }
         Command::Rules { command, rules } => rules_cmd::run(command, rules.load(&loaded.config)),
+        Command::Import(args) => import_cmd::run(args, cli.quiet),
+        Command::Export(args) => export_cmd::run(args),
+        Command::Eval { args, rules } => {
+            let set = rules.load(&loaded.config)?;
+            eval_cmd::run(args, &set, cli.quiet)
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "tmc", &mut std::io::stdout());
             Ok(())

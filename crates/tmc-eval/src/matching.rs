@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use tmc_model::draft::Threat;
 
 use crate::bench::ReferenceThreat;
-use crate::text::{IdfTable, bm25_overlap, processed_token_set_ratio};
+use crate::text::{
+    IdfTable, bm25_overlap, default_process, processed_token_set_ratio, token_set_ratio,
+};
 
 /// A similarity between two threat texts, on 0..=1, with the threshold at which its authors
 /// consider two threats the same. Implementations must be deterministic: the scores they give
@@ -27,6 +29,89 @@ pub trait Similarity {
     fn threshold(&self) -> f64;
     /// A short description of the method and its parameters, stored with the scores.
     fn describe(&self) -> String;
+    /// Similarity of a generated threat and a reference. The default compares their texts
+    /// ([`threat_text`], [`reference_text`]); structured matchers also look at targets and STRIDE.
+    fn score_pair(&self, generated: &Threat, reference: &ReferenceThreat) -> f64 {
+        self.score(&threat_text(generated), &reference_text(reference))
+    }
+}
+
+/// Bonus added to the lexical score when the attacked element and the STRIDE category agree.
+pub const STRUCTURE_BONUS: f64 = 0.2;
+
+/// Smaller bonus when the element agrees but the reference has no STRIDE label to check.
+pub const ELEMENT_ONLY_BONUS: f64 = 0.1;
+
+/// Token-set ratio (0..100) at or above which a target name and a reference component are taken
+/// to name the same element ("Web Application" vs "Web\nApplication").
+pub const ELEMENT_NAME_MATCH: f64 = 80.0;
+
+/// The benchmark protocol's match: "the same attacked component or flow, the same attacker
+/// mechanism and a compatible impact". Deterministic: the lexical similarity of the mechanism
+/// text (titles and descriptions, without element names), plus [`STRUCTURE_BONUS`] when some
+/// target of the generated threat names a component of the reference and their STRIDE
+/// categories overlap ([`ELEMENT_ONLY_BONUS`] when the reference has no STRIDE label). So a pair on the same element in the same
+/// category needs half the textual evidence of a pair that only shares words.
+#[derive(Debug, Clone)]
+pub struct StructuredSimilarity {
+    pub lexical: LexicalSimilarity,
+}
+
+impl StructuredSimilarity {
+    pub fn new(lexical: LexicalSimilarity) -> Self {
+        StructuredSimilarity { lexical }
+    }
+
+    /// Whether some target names some component of the reference.
+    pub fn same_element(generated: &Threat, reference: &ReferenceThreat) -> bool {
+        generated.targets.iter().any(|t| {
+            let name = default_process(&t.name);
+            reference.components.iter().any(|c| {
+                let c = default_process(c);
+                !name.is_empty()
+                    && !c.is_empty()
+                    && token_set_ratio(&name, &c) >= ELEMENT_NAME_MATCH
+            })
+        })
+    }
+}
+
+impl Similarity for StructuredSimilarity {
+    fn score(&self, a: &str, b: &str) -> f64 {
+        self.lexical.score(a, b)
+    }
+
+    fn threshold(&self) -> f64 {
+        self.lexical.threshold()
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "structured: [{}] on titles+descriptions, +{STRUCTURE_BONUS} when a target names a reference component (token-set >= {ELEMENT_NAME_MATCH}) and STRIDE overlaps, +{ELEMENT_ONLY_BONUS} when the reference has no STRIDE label",
+            self.lexical.describe()
+        )
+    }
+
+    fn score_pair(&self, generated: &Threat, reference: &ReferenceThreat) -> f64 {
+        let g = format!("{} {}", generated.title, generated.description);
+        let r = format!("{} {}", reference.title, reference.text);
+        let lexical = self.lexical.score(&g, &r);
+        if !Self::same_element(generated, reference) {
+            return lexical;
+        }
+        let bonus = if reference.stride.is_empty() {
+            ELEMENT_ONLY_BONUS
+        } else if reference
+            .stride
+            .iter()
+            .any(|s| generated.stride.contains(s))
+        {
+            STRUCTURE_BONUS
+        } else {
+            0.0
+        };
+        (lexical + bonus).min(1.0)
+    }
 }
 
 /// Default threshold of [`LexicalSimilarity`].

@@ -131,7 +131,11 @@ pub fn score_system(
     let reference_duplicates_removed = refs.len() - kept_refs.len();
     let refs = kept_refs.as_slice();
     let threshold = sim.threshold();
-    let matrix = ScoreMatrix::compute(&gen_texts, &ref_texts, sim);
+    let rows: Vec<Vec<f64>> = gen_threats
+        .iter()
+        .map(|g| refs.iter().map(|r| sim.score_pair(g, r)).collect())
+        .collect();
+    let matrix = ScoreMatrix::from_rows(&rows);
     let loose = many_to_one(&matrix, threshold);
     let strict = optimal_assignment(&matrix, threshold);
 

@@ -198,8 +198,19 @@ pub fn overlap_terms(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// Folds plurals and the commonest verb endings (`poisoned`, `poisoning` → `poison`) so that
+/// threat prose written by different people meets on the mechanism word. Deliberately crude: a
+/// full stemmer would be a dependency for a few points of recall.
 fn fold_plural(token: &str) -> String {
-    if token.chars().count() > 3 && token.ends_with('s') && !token.ends_with("ss") {
+    let n = token.chars().count();
+    if n > 6 && token.is_ascii() {
+        for suffix in ["ing", "ed"] {
+            if let Some(stem) = token.strip_suffix(suffix) {
+                return stem.to_string();
+            }
+        }
+    }
+    if n > 3 && token.ends_with('s') && !token.ends_with("ss") {
         token[..token.len() - 1].to_string()
     } else {
         token.to_string()

@@ -1,0 +1,322 @@
+//! `tmc eval`: import each benchmark system's input, draft it with the chosen mode, and score
+//! the draft against that system's reference threats. Accuracy is measured, never claimed.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use tmc_eval::bench::{ReferenceThreat, group_by_system, load_references};
+use tmc_eval::matching::{LexicalSimilarity, StructuredSimilarity, reference_text};
+use tmc_eval::score::{EvalReport, SystemScore, aggregate, score_system};
+
+use crate::Exit;
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Benchmark directory (layout of ../shared/bench: references.jsonl + sources/).
+    #[arg(long, default_value = "../shared/bench")]
+    bench: PathBuf,
+    /// Only systems whose name contains this text (case-insensitive).
+    #[arg(long)]
+    system: Option<String>,
+    /// How drafts are made.
+    #[arg(long, value_enum, default_value = "rules")]
+    mode: Mode,
+    #[arg(long, value_enum, default_value = "table")]
+    format: EvalFormat,
+    /// Append one JSON line (date, git revision, mode, figures) to this file.
+    #[arg(long)]
+    save: Option<PathBuf>,
+    /// Reproduce a published table instead: `uavthreatbench`.
+    #[arg(long)]
+    calibrate: Option<String>,
+    /// Compare the last lines of two --save files: A then B.
+    #[arg(long, num_args = 2, value_names = ["A", "B"])]
+    compare: Option<Vec<PathBuf>>,
+}
+
+/// Drafting modes. Only `rules` exists today; the others are named so that scripts and the
+/// progression table can refer to them, and they fail clearly until their issue lands.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
+pub enum Mode {
+    /// The offline rule engine.
+    Rules,
+    /// Rules plus knowledge-base retrieval (not built yet).
+    #[value(name = "rules+kb")]
+    RulesKb,
+    /// A language model alone, with the full prompt (not built yet).
+    Llm,
+    /// Rules + knowledge base + language model (not built yet).
+    #[value(name = "rules+kb+llm")]
+    RulesKbLlm,
+    /// Ablation: a language model with only the product description (not built yet).
+    #[value(name = "prompt-only")]
+    PromptOnly,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Rules => "rules",
+            Mode::RulesKb => "rules+kb",
+            Mode::Llm => "llm",
+            Mode::RulesKbLlm => "rules+kb+llm",
+            Mode::PromptOnly => "prompt-only",
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EvalFormat {
+    Table,
+    Json,
+    Md,
+}
+
+pub fn run(args: EvalArgs, rules: &tmc_engine::RuleSet, quiet: bool) -> Result<()> {
+    if let Some(files) = &args.compare {
+        return compare(&files[0], &files[1]);
+    }
+    if let Some(name) = &args.calibrate {
+        return calibrate(name, &args.bench, args.format);
+    }
+    if args.mode != Mode::Rules {
+        eprintln!(
+            "mode `{}` is not available yet: it arrives with the knowledge-base and model-provider work; use `--mode rules`",
+            args.mode.name()
+        );
+        return Err(Exit(2).into());
+    }
+    let refs = load_references(&args.bench)
+        .with_context(|| format!("loading the benchmark at {}", args.bench.display()))?;
+    let sim = StructuredSimilarity::new(LexicalSimilarity::from_corpus(
+        refs.iter().map(reference_text),
+    ));
+    let groups = group_by_system(&refs);
+    let mut scores: Vec<SystemScore> = Vec::new();
+    let mut skipped: Vec<(String, String)> = Vec::new();
+    for ((_dataset, system), system_refs) in &groups {
+        if let Some(filter) = &args.system
+            && !system.to_lowercase().contains(&filter.to_lowercase())
+        {
+            continue;
+        }
+        match draft_system(&args.bench, system_refs, rules) {
+            Ok(threats) => scores.push(score_system(&threats, system_refs, &sim)),
+            Err(reason) => skipped.push((system.clone(), reason)),
+        }
+    }
+    if scores.is_empty() && skipped.is_empty() {
+        eprintln!("no system matched");
+        return Err(Exit(1).into());
+    }
+    let report = aggregate(scores);
+    match args.format {
+        EvalFormat::Json => println!("{}", report.to_json()?),
+        EvalFormat::Table => print!("{}", tmc_eval::score::render_table(&report)),
+        EvalFormat::Md => print!("{}", tmc_eval::score::render_markdown(&report)),
+    }
+    for (system, reason) in &skipped {
+        eprintln!("skipped {system}: {reason}");
+    }
+    if !quiet {
+        eprintln!("{}", summary_line(&report, args.mode));
+    }
+    if let Some(path) = &args.save {
+        save(path, &report, args.mode)?;
+    }
+    Ok(())
+}
+
+/// Imports the system's input and drafts it. The reference threats that come along with the
+/// import are dropped here: the draft must not see the answers.
+fn draft_system(
+    bench: &Path,
+    refs: &[ReferenceThreat],
+    rules: &tmc_engine::RuleSet,
+) -> std::result::Result<Vec<tmc_model::Threat>, String> {
+    let Some(first) = refs.first() else {
+        return Err("no references".into());
+    };
+    let path = bench.join("sources").join(&first.source_file);
+    if first.source_file.ends_with(".xls") {
+        return Err(
+            "its architecture is only prose and a picture (README + PNG); no importer reads it"
+                .into(),
+        );
+    }
+    let bytes =
+        crate::read_bounded(&path, tmc_import::MAX_IMPORT_BYTES).map_err(|e| format!("{e:#}"))?;
+    let imported =
+        tmc_import::import(&bytes, &first.source_file, None).map_err(|e| e.to_string())?;
+    let draft = tmc_engine::draft(&imported.model, rules, &tmc_engine::DraftOptions::default());
+    Ok(draft.threats)
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map(|x| format!("{:.1}%", x * 100.0))
+        .unwrap_or_else(|| "n/a".into())
+}
+
+/// One line for CI logs and the README.
+pub fn summary_line(report: &EvalReport, mode: Mode) -> String {
+    let part = |label: &str, m: Option<&tmc_eval::score::MacroSummary>| match m {
+        Some(m) => {
+            let f1 = match (m.strict_precision, m.strict_recall) {
+                (Some(p), Some(r)) if p + r > 0.0 => Some(2.0 * p * r / (p + r)),
+                _ => None,
+            };
+            format!(
+                "{label}: {} systems, recall {}, reference precision {}, strict F1 {}, relevance not judged",
+                m.systems,
+                pct(m.recall),
+                pct(m.reference_precision),
+                pct(f1)
+            )
+        }
+        None => format!("{label}: none"),
+    };
+    format!(
+        "eval summary (mode {}, offline): {} | {}",
+        mode.name(),
+        part("expert", report.expert.as_ref()),
+        part("tool baselines", report.tool_baselines.as_ref())
+    )
+}
+
+fn git_revision() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn save(path: &Path, report: &EvalReport, mode: Mode) -> Result<()> {
+    let line = serde_json::json!({
+        "date": now_rfc3339(),
+        "git_revision": git_revision(),
+        "mode": mode.name(),
+        "expert": report.expert,
+        "tool_baselines": report.tool_baselines,
+        "datasets": report.datasets,
+    });
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    writeln!(f, "{}", serde_json::to_string(&line)?)?;
+    Ok(())
+}
+
+/// UTC time without a date-time dependency: days-from-civil on the Unix clock.
+fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+fn last_line(path: &Path) -> Result<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .ok_or_else(|| anyhow::anyhow!("{} is empty", path.display()))?;
+    serde_json::from_str(line).with_context(|| format!("{}: last line is not JSON", path.display()))
+}
+
+fn compare(a: &Path, b: &Path) -> Result<()> {
+    let (va, vb) = (last_line(a)?, last_line(b)?);
+    let mut rows: BTreeMap<String, (Option<f64>, Option<f64>)> = BTreeMap::new();
+    for group in ["expert", "tool_baselines"] {
+        for metric in [
+            "recall",
+            "reference_precision",
+            "strict_precision",
+            "strict_recall",
+            "severity_exact",
+            "cwe_exact",
+        ] {
+            let get = |v: &serde_json::Value| {
+                v.get(group)
+                    .and_then(|g| g.get(metric))
+                    .and_then(|x| x.as_f64())
+            };
+            rows.insert(format!("{group}.{metric}"), (get(&va), get(&vb)));
+        }
+    }
+    println!(
+        "A: {} {} {}\nB: {} {} {}",
+        va["date"], va["git_revision"], va["mode"], vb["date"], vb["git_revision"], vb["mode"]
+    );
+    println!("{:<36} {:>8} {:>8} {:>8}", "metric", "A", "B", "B-A");
+    for (k, (x, y)) in rows {
+        let diff = match (x, y) {
+            (Some(x), Some(y)) => format!("{:+.1}", (y - x) * 100.0),
+            _ => "n/a".into(),
+        };
+        println!("{k:<36} {:>8} {:>8} {diff:>8}", pct(x), pct(y));
+    }
+    Ok(())
+}
+
+fn calibrate(name: &str, bench: &Path, format: EvalFormat) -> Result<()> {
+    if name != "uavthreatbench" {
+        eprintln!("unknown calibration `{name}`; available: uavthreatbench");
+        return Err(Exit(2).into());
+    }
+    let c = tmc_eval::calibrate::calibrate_uav(bench)
+        .with_context(|| format!("UAVThreatBench files under {}", bench.display()))?;
+    if format == EvalFormat::Json {
+        println!("{}", serde_json::to_string_pretty(&c)?);
+        return Ok(());
+    }
+    println!(
+        "UAVThreatBench calibration ({} scenarios, GPT-4o)",
+        c.scenarios
+    );
+    println!("rule: {}", c.rule);
+    println!(
+        "matched scenarios: {:.1}% (published {})",
+        c.matched_pct,
+        c.published_matched_pct
+            .map(|v| format!("{v:.1}%"))
+            .unwrap_or_else(|| "n/a".into())
+    );
+    println!(
+        "perfect scenarios: {:.1}% (published {})",
+        c.perfect_pct,
+        c.published_perfect_pct
+            .map(|v| format!("{v:.1}%"))
+            .unwrap_or_else(|| "n/a".into())
+    );
+    println!(
+        "per-scenario agreement with the authors' log: {}/{}",
+        c.log_agreement, c.log_scenarios
+    );
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! `tmc import`: another tool's diagram or threat model → our DSL, with the importer's guesses
+//! written as comments at the top of the model so a person confirms them before drafting.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use tmc_import::Format;
+
+use crate::Exit;
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// Input file (.drawio, .drawio.png, .drawio.svg, .mmd, .puml, Threagile .yaml, OTM,
+    /// Threat Dragon, Threat Composer .tc.json, OWASP Threat Model Library .json).
+    file: PathBuf,
+    /// Input format; detected from the name and content when absent.
+    #[arg(long, value_enum)]
+    from: Option<FromFormat>,
+    /// Where to write the model (YAML); stdout when absent.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// Also write the threats the source carried (as reviewed threats, JSON).
+    #[arg(long)]
+    threats: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FromFormat {
+    ThreatDragon,
+    ThreatComposer,
+    Otm,
+    Tml,
+    Threagile,
+    Drawio,
+    Mermaid,
+    Plantuml,
+}
+
+impl From<FromFormat> for Format {
+    fn from(f: FromFormat) -> Format {
+        match f {
+            FromFormat::ThreatDragon => Format::ThreatDragon,
+            FromFormat::ThreatComposer => Format::ThreatComposer,
+            FromFormat::Otm => Format::Otm,
+            FromFormat::Tml => Format::ThreatModelLibrary,
+            FromFormat::Threagile => Format::Threagile,
+            FromFormat::Drawio => Format::Drawio,
+            FromFormat::Mermaid => Format::Mermaid,
+            FromFormat::Plantuml => Format::PlantUml,
+        }
+    }
+}
+
+pub fn run(args: ImportArgs, quiet: bool) -> Result<()> {
+    let bytes = crate::read_bounded(&args.file, tmc_import::MAX_IMPORT_BYTES)?;
+    let name = args.file.display().to_string();
+    let result = match tmc_import::import(&bytes, &name, args.from.map(Format::from)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return Err(Exit(1).into());
+        }
+    };
+    let mut text = String::new();
+    text.push_str(&format!("# Imported by tmc from {name}.\n"));
+    if !result.notes.is_empty() {
+        text.push_str("# Confirm these guesses before drafting:\n");
+        for n in &result.notes {
+            let line = match &n.element {
+                Some(el) => format!("#  - {el}: {}\n", n.message),
+                None => format!("#  - {}\n", n.message),
+            };
+            text.push_str(&line.replace(['\r'], " "));
+        }
+    }
+    let yaml = serde_saphyr::to_string(&result.model).context("writing the model as YAML")?;
+    text.push_str(&yaml);
+    // What we write must read back as a valid model; a failure here is our bug, not the input's.
+    if let Err(e) = tmc_dsl::load_checked(text.as_bytes(), &name) {
+        anyhow::bail!("internal error: the imported model does not validate:\n{e}");
+    }
+    match &args.output {
+        Some(p) => std::fs::write(p, &text).with_context(|| format!("writing {}", p.display()))?,
+        None => print!("{text}"),
+    }
+    if let Some(p) = &args.threats {
+        let json = serde_json::to_string_pretty(&result.threats)?;
+        std::fs::write(p, json + "\n").with_context(|| format!("writing {}", p.display()))?;
+    }
+    if !quiet {
+        let m = &result.model;
+        eprintln!(
+            "imported {} components, {} flows, {} boundaries, {} data assets, {} threats; {} note(s) to confirm",
+            m.components.len(),
+            m.flows.len(),
+            m.trust_boundaries.len(),
+            m.data.len(),
+            result.threats.len(),
+            result.notes.len()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! The `tmc_import::drawio` importer on raw bytes.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = tmc_import::drawio::import(data);
+});

@@ -1,0 +1,10 @@
+//! The rule-file loader: YAML, then every `when:` compiled.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = tmc_engine::rules::load_rule_file(text, "fuzz.yaml");
+    }
+});
