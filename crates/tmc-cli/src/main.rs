@@ -126,10 +126,10 @@ enum Command {
 #[derive(clap::Args, Clone)]
 struct RuleArgs {
     /// Extra rule directory (organisation rules); repeatable. Same ids override built-ins.
-    #[arg(long = "rules", value_name = "DIR")]
+    #[arg(long = "rules", value_name = "DIR", global = true)]
     dirs: Vec<PathBuf>,
     /// Use only the rules from --rules / config, not the built-in set.
-    #[arg(long)]
+    #[arg(long, global = true)]
     no_builtin_rules: bool,
 }
 

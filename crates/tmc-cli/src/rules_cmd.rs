@@ -175,12 +175,16 @@ pub fn lint(set: &RuleSet) -> Vec<String> {
     for r in set.rules() {
         let refs = &r.references;
         let at = format!("{}: rule {}", r.origin, r.spec.id);
-        if refs.cwe.is_empty() {
-            out.push(format!("{at}: no CWE mapping"));
+        let excused = r.spec.references.unmapped_reason.is_some();
+        if refs.cwe.is_empty() && !excused {
+            out.push(format!(
+                "{at}: no CWE mapping (add one, or `unmapped_reason`)"
+            ));
         }
         if refs.owasp_top10_2021.is_empty()
             && refs.owasp_llm_2025.is_empty()
             && refs.owasp_api_2023.is_empty()
+            && !excused
         {
             out.push(format!("{at}: no OWASP Top 10 (2021, API or LLM) mapping"));
         }

@@ -117,6 +117,10 @@ pub struct ReferencesSpec {
     pub owasp_api_2023: Vec<String>,
     #[serde(default)]
     pub owasp_llm_2025: Vec<String>,
+    /// Why a catalogue has no fitting entry (e.g. no CWE describes missing backups); the linter
+    /// accepts a missing mapping only with a reason.
+    #[serde(default)]
+    pub unmapped_reason: Option<String>,
 }
 
 /// A rule ready to run: conditions resolved to attributes.

@@ -108,6 +108,8 @@ pub fn detect(bytes: &[u8], file_name: &str) -> Option<Format> {
         (".otm.yml", Format::Otm),
         (".drawio", Format::Drawio),
         (".drawio.xml", Format::Drawio),
+        (".drawio.png", Format::Drawio),
+        (".drawio.svg", Format::Drawio),
         (".dio", Format::Drawio),
         (".puml", Format::PlantUml),
         (".plantuml", Format::PlantUml),
@@ -122,7 +124,15 @@ pub fn detect(bytes: &[u8], file_name: &str) -> Option<Format> {
     if bytes.len() > MAX_IMPORT_BYTES {
         return None;
     }
+    // A PNG or SVG exported by draw.io carries its diagram inside; other PNGs are refused
+    // by the draw.io importer with a clear message rather than "unknown format".
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return Some(Format::Drawio);
+    }
     let text = std::str::from_utf8(bytes).ok()?;
+    if name.ends_with(".svg") && text.contains("mxfile") {
+        return Some(Format::Drawio);
+    }
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     if trimmed.starts_with('{') {
         let v: serde_json::Value = serde_json::from_str(trimmed).ok()?;
