@@ -161,8 +161,10 @@ pub fn draft(model: &SystemModel, rules: &RuleSet, opts: &DraftOptions) -> Draft
             }
             let title = rule.title.render(&facts, subject);
             if let Some(reason) = suppress {
+                // Per-target id even for grouped rules: other flows of the group may still
+                // carry the live threat under the group id.
                 suppressed.push(SuppressedThreat {
-                    id,
+                    id: format!("{}@{}", rule.spec.id, target.id),
                     title,
                     rule_id: rule.spec.id.clone(),
                     targets: vec![target],

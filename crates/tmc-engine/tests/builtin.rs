@@ -86,3 +86,123 @@ fn rule_tests_pass() {
         failures.join("\n")
     );
 }
+
+fn load_example(name: &str) -> tmc_model::SystemModel {
+    let path = repo().join("examples").join(name);
+    let bytes = std::fs::read(&path).unwrap();
+    tmc_dsl::load_checked(&bytes, name).unwrap().0.model
+}
+
+/// STRIDE per element: over the examples, every STRIDE letter that applies to an element kind is
+/// drafted on some element of that kind (external entity S,R; process STRIDE; data store TRID;
+/// flow TID). Fails if a rule file is removed or a category loses its last rule.
+#[test]
+fn stride_per_element_coverage_over_examples() {
+    use std::collections::{BTreeSet, HashMap};
+    use tmc_model::{ElementKind, TargetKind};
+    let set = RuleSet::builtin().unwrap();
+    let mut seen: BTreeSet<(String, char)> = BTreeSet::new();
+    for name in [
+        "webshop-payments.yaml",
+        "hr-saas-sso.yaml",
+        "mobile-banking.yaml",
+        "iot-telemetry.yaml",
+        "rag-chatbot.yaml",
+        "cicd-platform.yaml",
+    ] {
+        let model = load_example(name);
+        let kinds: HashMap<&str, ElementKind> = model
+            .components
+            .iter()
+            .map(|c| (c.id.as_str(), c.kind))
+            .collect();
+        let d = draft(&model, &set, &DraftOptions::default());
+        for t in &d.threats {
+            for target in &t.targets {
+                let kind = match target.kind {
+                    TargetKind::Component => kinds[target.id.as_str()].as_str().to_string(),
+                    TargetKind::Flow => "flow".to_string(),
+                    _ => continue,
+                };
+                for s in &t.stride {
+                    seen.insert((kind.clone(), s.letter()));
+                }
+            }
+        }
+    }
+    let expected = [
+        ("external-entity", "SR"),
+        ("process", "STRIDE"),
+        ("data-store", "TRID"),
+        ("flow", "TID"),
+    ];
+    let mut missing = Vec::new();
+    for (kind, letters) in expected {
+        for l in letters.chars() {
+            if !seen.contains(&(kind.to_string(), l)) {
+                missing.push(format!("{kind}:{l}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "no threat drafted for {missing:?}");
+}
+
+/// Every technology in the DSL catalogue (but `other`) is named by at least one rule condition.
+#[test]
+fn every_technology_has_a_rule() {
+    let set = RuleSet::builtin().unwrap();
+    let conditions: String = set
+        .rules()
+        .iter()
+        .map(|r| r.spec.when.clone())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let missing: Vec<&str> = tmc_model::Technology::ALL
+        .iter()
+        .map(|t| t.as_str())
+        .filter(|t| *t != "other" && !conditions.contains(&format!("\"{t}\"")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "technologies without a rule: {missing:?}"
+    );
+    assert!(set.len() >= 120, "at least 120 rules, found {}", set.len());
+}
+
+/// A model that triggers nothing is a valid, empty draft, not an error.
+#[test]
+fn quiet_model_gives_empty_draft() {
+    let text = "version: 1\nproduct:\n  name: Static brochure\ncomponents:\n  - id: page\n    name: Brochure page\n    kind: data-store\n    technology: file-storage\n    in_scope: false\n";
+    let (parsed, _) = tmc_dsl::load_checked(text.as_bytes(), "quiet.yaml").unwrap();
+    let d = draft(
+        &parsed.model,
+        &RuleSet::builtin().unwrap(),
+        &DraftOptions::default(),
+    );
+    assert!(d.threats.is_empty());
+    assert!(d.coverage.is_empty());
+    assert!(d.generator.rules_loaded >= 120);
+}
+
+/// No declared control is contradicted: a threat that survives must not be one whose rule lists
+/// a suppressing control that holds for its target (the engine moves those to `suppressed`).
+#[test]
+fn suppressed_threats_name_their_control() {
+    let set = RuleSet::builtin().unwrap();
+    let model = load_example("hr-saas-sso.yaml");
+    let d = draft(&model, &set, &DraftOptions::default());
+    let live: std::collections::HashSet<&str> = d.threats.iter().map(|t| t.id.as_str()).collect();
+    for s in &d.suppressed {
+        assert!(!s.reason.trim().is_empty(), "{} has no reason", s.id);
+        assert!(
+            !live.contains(s.id.as_str()),
+            "{} is both live and suppressed",
+            s.id
+        );
+    }
+    for t in &d.threats {
+        if let Some(why) = &t.severity.downgraded_by {
+            assert!(!why.trim().is_empty());
+        }
+    }
+}
