@@ -217,6 +217,7 @@ pub fn draft(model: &SystemModel, rules: &RuleSet, opts: &DraftOptions) -> Draft
                     mitigations,
                     provenance: Provenance::Rule {
                         rule_id: rule.spec.id.clone(),
+                        also_raised_by: Vec::new(),
                         triggered_by: rule
                             .when_attrs
                             .iter()
@@ -232,7 +233,7 @@ pub fn draft(model: &SystemModel, rules: &RuleSet, opts: &DraftOptions) -> Draft
         }
     }
 
-    let mut threats = group(hits);
+    let mut threats = merge_overlaps(group(hits));
     if let Some(min) = opts.min_severity {
         threats.retain(|t| t.severity.level >= min);
     }
@@ -348,6 +349,101 @@ fn group(hits: Vec<Hit>) -> Vec<Threat> {
         );
     }
     out
+}
+
+/// Two rules raising the same threat on the same element (same targets, a shared CWE and a
+/// shared STRIDE category) would show a reviewer the same problem twice. The more severe one is
+/// kept; the other's mitigations are added and its rule id recorded in `also_raised_by`.
+fn merge_overlaps(threats: Vec<Threat>) -> Vec<Threat> {
+    let mut out: Vec<Threat> = Vec::with_capacity(threats.len());
+    let mut by_targets: HashMap<Vec<(TargetKind, String)>, Vec<usize>> = HashMap::new();
+    for t in threats {
+        let key: Vec<(TargetKind, String)> =
+            t.targets.iter().map(|x| (x.kind, x.id.clone())).collect();
+        let candidates = by_targets.entry(key).or_default();
+        let dup = candidates.iter().copied().find(|&i| {
+            let o = &out[i];
+            o.references
+                .cwe
+                .iter()
+                .any(|c| t.references.cwe.contains(c))
+                && o.stride.iter().any(|s| t.stride.contains(s))
+        });
+        match dup {
+            Some(i) => {
+                let (keep, gone) = if t.severity.score > out[i].severity.score {
+                    (t, std::mem::replace(&mut out[i], placeholder()))
+                } else {
+                    (std::mem::replace(&mut out[i], placeholder()), t)
+                };
+                out[i] = absorb(keep, gone);
+            }
+            None => {
+                candidates.push(out.len());
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
+fn placeholder() -> Threat {
+    Threat {
+        id: String::new(),
+        title: String::new(),
+        description: String::new(),
+        stride: Vec::new(),
+        targets: Vec::new(),
+        references: Default::default(),
+        severity: tmc_model::SeverityAssessment {
+            level: Severity::Info,
+            likelihood: 1,
+            impact: 1,
+            score: 1,
+            factors: Vec::new(),
+            downgraded_by: None,
+        },
+        mitigations: Vec::new(),
+        provenance: Provenance::KnowledgeBase {
+            source_ids: Vec::new(),
+        },
+        status: ThreatStatus::Draft,
+    }
+}
+
+fn absorb(mut keep: Threat, gone: Threat) -> Threat {
+    for m in gone.mitigations {
+        if !keep.mitigations.iter().any(|k| k.id == m.id) {
+            keep.mitigations.push(m);
+        }
+    }
+    for s in gone.stride {
+        if !keep.stride.contains(&s) {
+            keep.stride.push(s);
+        }
+    }
+    for c in gone.references.cwe {
+        if !keep.references.cwe.contains(&c) {
+            keep.references.cwe.push(c);
+        }
+    }
+    for c in gone.references.capec {
+        if !keep.references.capec.contains(&c) {
+            keep.references.capec.push(c);
+        }
+    }
+    let gone_rule = match gone.provenance {
+        Provenance::Rule {
+            rule_id,
+            also_raised_by,
+            ..
+        } => std::iter::once(rule_id).chain(also_raised_by).collect(),
+        _ => Vec::new(),
+    };
+    if let Provenance::Rule { also_raised_by, .. } = &mut keep.provenance {
+        also_raised_by.extend(gone_rule);
+    }
+    keep
 }
 
 /// STRIDE letters that apply to an element kind (STRIDE per element).

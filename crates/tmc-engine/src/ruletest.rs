@@ -53,7 +53,11 @@ pub fn parse_tests(text: &str) -> Result<RuleTestFile, String> {
 fn fired(draft: &Draft, e: &Expectation) -> bool {
     draft.threats.iter().any(|t| {
         let rule_matches = match &t.provenance {
-            tmc_model::Provenance::Rule { rule_id, .. } => *rule_id == e.rule,
+            tmc_model::Provenance::Rule {
+                rule_id,
+                also_raised_by,
+                ..
+            } => *rule_id == e.rule || also_raised_by.contains(&e.rule),
             _ => false,
         };
         rule_matches

@@ -255,6 +255,9 @@ pub enum Provenance {
         rule_id: String,
         /// Attribute values that made the rule fire, e.g. `component.authentication = "none"`.
         triggered_by: BTreeMap<String, String>,
+        /// Other rules that raised the same threat on the same target (merged into this one).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        also_raised_by: Vec<String>,
     },
     /// Brought in by an importer from another tool's threat model.
     Import { format: String, source_id: String },

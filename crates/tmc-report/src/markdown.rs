@@ -230,6 +230,7 @@ fn render_threat(out: &mut String, t: &Threat) {
         Provenance::Rule {
             rule_id,
             triggered_by,
+            also_raised_by,
         } => {
             let why: Vec<String> = triggered_by
                 .iter()
@@ -240,6 +241,9 @@ fn render_threat(out: &mut String, t: &Threat) {
                 "- **Why:** rule `{rule_id}` fired on {}",
                 why.join(", ")
             );
+            if !also_raised_by.is_empty() {
+                let _ = writeln!(out, "- **Also raised by:** {}", also_raised_by.join(", "));
+            }
         }
         Provenance::Import { format, source_id } => {
             let _ = writeln!(

@@ -75,6 +75,7 @@ pub fn threat(id: &str, title: &str, description: &str, target: TargetRef) -> Th
             status: MitigationStatus::Implemented,
         }],
         provenance: Provenance::Rule {
+            also_raised_by: Vec::new(),
             rule_id: "TMC-TEST-001".to_string(),
             triggered_by: BTreeMap::new(),
         },
