@@ -16,6 +16,18 @@ pub struct Config {
     pub rules: RulesConfig,
     #[serde(default)]
     pub draft: DraftConfig,
+    #[serde(default)]
+    pub kb: KbConfig,
+    /// `[llm]`: the copilot's provider, privacy and prompt settings (and `[llm.profiles.*]`).
+    #[serde(default)]
+    pub llm: tmc_llm::LlmConfig,
+}
+
+/// `[kb]`: the knowledge base. Without `embeddings`, retrieval is BM25 only.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KbConfig {
+    pub embeddings: Option<tmc_kb::EmbeddingConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]

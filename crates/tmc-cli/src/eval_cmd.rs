@@ -35,6 +35,12 @@ pub struct EvalArgs {
     /// Compare the last lines of two --save files: A then B.
     #[arg(long, num_args = 2, value_names = ["A", "B"])]
     compare: Option<Vec<PathBuf>>,
+    /// Provider for modes `llm` and `prompt-only`.
+    #[command(flatten)]
+    pub llm: crate::llm_cmd::ProviderArgs,
+    /// Set by main from tmc.toml and the data directory.
+    #[arg(skip)]
+    pub llm_context: Box<crate::llm_cmd::EvalContext>,
 }
 
 /// Drafting modes. Only `rules` exists today; the others are named so that scripts and the
@@ -43,15 +49,16 @@ pub struct EvalArgs {
 pub enum Mode {
     /// The offline rule engine.
     Rules,
-    /// Rules plus knowledge-base retrieval (not built yet).
+    /// Rules plus knowledge-base retrieval: past accepted threats from the other benchmark
+    /// systems (leave-one-system-out: the scored system is never retrievable).
     #[value(name = "rules+kb")]
     RulesKb,
-    /// A language model alone, with the full prompt (not built yet).
+    /// A language model alone, with the full prompt (needs --provider).
     Llm,
     /// Rules + knowledge base + language model (not built yet).
     #[value(name = "rules+kb+llm")]
     RulesKbLlm,
-    /// Ablation: a language model with only the product description (not built yet).
+    /// Ablation: a language model with only the product description (needs --provider).
     #[value(name = "prompt-only")]
     PromptOnly,
 }
@@ -82,7 +89,10 @@ pub fn run(args: EvalArgs, rules: &tmc_engine::RuleSet, quiet: bool) -> Result<(
     if let Some(name) = &args.calibrate {
         return calibrate(name, &args.bench, args.format);
     }
-    if args.mode != Mode::Rules {
+    if !matches!(
+        args.mode,
+        Mode::Rules | Mode::RulesKb | Mode::Llm | Mode::PromptOnly
+    ) {
         eprintln!(
             "mode `{}` is not available yet: it arrives with the knowledge-base and model-provider work; use `--mode rules`",
             args.mode.name()
@@ -95,6 +105,27 @@ pub fn run(args: EvalArgs, rules: &tmc_engine::RuleSet, quiet: bool) -> Result<(
         refs.iter().map(reference_text),
     ));
     let groups = group_by_system(&refs);
+    let kb = if args.mode == Mode::RulesKb {
+        Some(bench_kb(&args.bench)?)
+    } else {
+        None
+    };
+    if matches!(args.mode, Mode::Llm | Mode::PromptOnly) && !args.llm.active() {
+        eprintln!(
+            "mode `{}` needs a language model: add --provider openai|anthropic|bedrock (or --llm / --llm-profile NAME with tmc.toml)",
+            args.mode.name()
+        );
+        return Err(Exit(2).into());
+    }
+    let copilot = if matches!(args.mode, Mode::Llm | Mode::PromptOnly) {
+        Some(crate::llm_cmd::eval_copilot(
+            &args.llm,
+            &args.llm_context,
+            &args.bench,
+        )?)
+    } else {
+        None
+    };
     let mut scores: Vec<SystemScore> = Vec::new();
     let mut skipped: Vec<(String, String)> = Vec::new();
     for ((_dataset, system), system_refs) in &groups {
@@ -103,7 +134,17 @@ pub fn run(args: EvalArgs, rules: &tmc_engine::RuleSet, quiet: bool) -> Result<(
         {
             continue;
         }
-        match draft_system(&args.bench, system_refs, rules) {
+        let drafted = match &copilot {
+            Some(c) => crate::llm_cmd::eval_draft(
+                c,
+                &args.bench,
+                system_refs,
+                rules,
+                args.mode == Mode::PromptOnly,
+            ),
+            None => draft_system(&args.bench, system_refs, rules, kb.as_ref()),
+        };
+        match drafted {
             Ok(threats) => scores.push(score_system(&threats, system_refs, &sim)),
             Err(reason) => skipped.push((system.clone(), reason)),
         }
@@ -136,6 +177,7 @@ fn draft_system(
     bench: &Path,
     refs: &[ReferenceThreat],
     rules: &tmc_engine::RuleSet,
+    kb: Option<&tmc_kb::KnowledgeBase>,
 ) -> std::result::Result<Vec<tmc_model::Threat>, String> {
     let Some(first) = refs.first() else {
         return Err("no references".into());
@@ -151,8 +193,31 @@ fn draft_system(
         crate::read_bounded(&path, tmc_import::MAX_IMPORT_BYTES).map_err(|e| format!("{e:#}"))?;
     let imported =
         tmc_import::import(&bytes, &first.source_file, None).map_err(|e| e.to_string())?;
-    let draft = tmc_engine::draft(&imported.model, rules, &tmc_engine::DraftOptions::default());
+    let mut draft = tmc_engine::draft(&imported.model, rules, &tmc_engine::DraftOptions::default());
+    if let Some(kb) = kb {
+        let opts = tmc_kb::augment::AugmentOptions {
+            exclude_sources: vec![first.source_file.clone()],
+            ..tmc_kb::augment::AugmentOptions::default()
+        };
+        tmc_kb::augment::augment_draft(kb, &imported.model, &mut draft, &opts)
+            .map_err(|e| format!("knowledge base: {e}"))?;
+    }
     Ok(draft.threats)
+}
+
+/// The knowledge base for `rules+kb`: every reviewed model under `<bench>/sources`, in memory,
+/// BM25 only so the figures are deterministic. Built from the benchmark rather than the user's
+/// data directory so runs are reproducible; [`draft_system`] excludes the scored system's own
+/// source file.
+fn bench_kb(bench: &Path) -> Result<tmc_kb::KnowledgeBase> {
+    let mut index = tmc_kb::SqliteIndex::in_memory()?;
+    tmc_kb::ingest_paths(
+        &mut index,
+        &[bench.join("sources")],
+        None,
+        &tmc_kb::ingest::NoProgress,
+    )?;
+    Ok(tmc_kb::KnowledgeBase::new(Box::new(index), None))
 }
 
 fn pct(v: Option<f64>) -> String {

@@ -8,6 +8,8 @@ mod eval_cmd;
 mod export_cmd;
 mod import_cmd;
 mod init;
+mod kb_cmd;
+mod llm_cmd;
 mod rules_cmd;
 
 use std::io::{IsTerminal, Write};
@@ -98,6 +100,11 @@ enum Command {
         /// Leave out threats below this severity (info, low, medium, high, critical).
         #[arg(long)]
         min_severity: Option<String>,
+        /// Add threats accepted in past reviews (knowledge base) and ASVS references.
+        #[arg(long)]
+        kb: bool,
+        #[command(flatten)]
+        llm: llm_cmd::ProviderArgs,
         #[command(flatten)]
         rules: RuleArgs,
     },
@@ -118,6 +125,16 @@ enum Command {
         args: eval_cmd::EvalArgs,
         #[command(flatten)]
         rules: RuleArgs,
+    },
+    /// Knowledge base: ingest reviewed models, documents and standards; search them.
+    Kb {
+        #[command(subcommand)]
+        command: kb_cmd::KbCommand,
+    },
+    /// Check the audit log of language-model calls (hash chain).
+    Audit {
+        #[command(subcommand)]
+        command: llm_cmd::AuditCommand,
     },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
@@ -175,7 +192,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     let loaded = config::load(cli.config.as_deref())?;
-    let _data_dir = config::data_dir(cli.data_dir.as_deref(), &loaded.config);
+    let data_dir = config::data_dir(cli.data_dir.as_deref(), &loaded.config);
     match cli.command {
         Command::Init(args) => init::run(args, cli.quiet),
         Command::Validate {
@@ -197,6 +214,8 @@ fn run(cli: Cli) -> Result<()> {
             out,
             out_dir,
             min_severity,
+            kb,
+            llm,
             rules,
         } => {
             let min = min_severity.or(loaded.config.draft.min_severity.clone());
@@ -212,7 +231,21 @@ fn run(cli: Cli) -> Result<()> {
                 min_severity: min,
                 source_file: Some(file.display().to_string()),
             };
-            let draft = tmc_engine::draft(&model, &set, &opts);
+            let mut draft = tmc_engine::draft(&model, &set, &opts);
+            if kb {
+                let embeddings = loaded.config.kb.embeddings.as_ref();
+                kb_cmd::augment(&mut draft, &model, &data_dir, embeddings, cli.quiet)?;
+            }
+            if llm.active() {
+                draft = llm_cmd::draft(
+                    &llm,
+                    &loaded.config.llm,
+                    &data_dir,
+                    &model,
+                    draft,
+                    cli.quiet,
+                )?;
+            }
             write_draft(
                 &draft,
                 format,
@@ -224,10 +257,21 @@ fn run(cli: Cli) -> Result<()> {
         Command::Rules { command, rules } => rules_cmd::run(command, rules.load(&loaded.config)),
         Command::Import(args) => import_cmd::run(args, cli.quiet),
         Command::Export(args) => export_cmd::run(args),
-        Command::Eval { args, rules } => {
+        Command::Eval { mut args, rules } => {
+            args.llm_context = Box::new(llm_cmd::EvalContext {
+                config: loaded.config.llm.clone(),
+                data_dir: data_dir.clone(),
+            });
             let set = rules.load(&loaded.config)?;
             eval_cmd::run(args, &set, cli.quiet)
         }
+        Command::Kb { command } => kb_cmd::run(
+            command,
+            &data_dir,
+            loaded.config.kb.embeddings.as_ref(),
+            cli.quiet,
+        ),
+        Command::Audit { command } => llm_cmd::audit(command, &data_dir, cli.quiet),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "tmc", &mut std::io::stdout());
             Ok(())

@@ -345,9 +345,10 @@ fn eval_prints_every_system_and_the_summary() {
     }
     assert!(stderr(&o).contains("eval summary (mode rules, offline)"));
     assert!(out.contains("not judged"));
-    // Modes that do not exist yet fail clearly rather than print zeros.
+    // Model modes without a provider fail clearly (usage error) rather than print zeros.
     let o = tmc(&["eval", "--bench", b.to_str().unwrap(), "--mode", "llm"]);
     assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--provider"), "{}", stderr(&o));
     let o = tmc(&[
         "eval",
         "--calibrate",

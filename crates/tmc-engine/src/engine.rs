@@ -237,13 +237,18 @@ pub fn draft(model: &SystemModel, rules: &RuleSet, opts: &DraftOptions) -> Draft
     if let Some(min) = opts.min_severity {
         threats.retain(|t| t.severity.level >= min);
     }
-    // Most severe first; ties by id so output is stable.
-    threats.sort_by(|a, b| {
-        b.severity
+    // Most severe first; ties by id so output is stable. Threats are large, so sort indices
+    // and move each threat once instead of swapping structs through the sort.
+    let mut order: Vec<usize> = (0..threats.len()).collect();
+    order.sort_by(|&a, &b| {
+        threats[b]
+            .severity
             .score
-            .cmp(&a.severity.score)
-            .then_with(|| a.id.cmp(&b.id))
+            .cmp(&threats[a].severity.score)
+            .then_with(|| threats[a].id.cmp(&threats[b].id))
     });
+    let mut slots: Vec<Option<Threat>> = threats.into_iter().map(Some).collect();
+    let threats: Vec<Threat> = order.into_iter().filter_map(|i| slots[i].take()).collect();
     suppressed.sort_by(|a, b| a.id.cmp(&b.id));
     let coverage = coverage(&facts, &threats);
     Draft {
@@ -355,18 +360,30 @@ fn group(hits: Vec<Hit>) -> Vec<Threat> {
 /// shared STRIDE category) would show a reviewer the same problem twice. The more severe one is
 /// kept; the other's mitigations are added and its rule id recorded in `also_raised_by`.
 fn merge_overlaps(threats: Vec<Threat>) -> Vec<Threat> {
+    use std::hash::{Hash, Hasher};
+    let key_of = |t: &Threat| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for x in &t.targets {
+            x.kind.hash(&mut h);
+            x.id.hash(&mut h);
+        }
+        h.finish()
+    };
     let mut out: Vec<Threat> = Vec::with_capacity(threats.len());
-    let mut by_targets: HashMap<Vec<(TargetKind, String)>, Vec<usize>> = HashMap::new();
+    let mut by_targets: HashMap<u64, Vec<usize>> = HashMap::with_capacity(threats.len());
     for t in threats {
-        let key: Vec<(TargetKind, String)> =
-            t.targets.iter().map(|x| (x.kind, x.id.clone())).collect();
-        let candidates = by_targets.entry(key).or_default();
+        let candidates = by_targets.entry(key_of(&t)).or_default();
         let dup = candidates.iter().copied().find(|&i| {
             let o = &out[i];
-            o.references
-                .cwe
-                .iter()
-                .any(|c| t.references.cwe.contains(c))
+            o.targets.len() == t.targets.len()
+                && o.targets
+                    .iter()
+                    .zip(&t.targets)
+                    .all(|(a, b)| a.kind == b.kind && a.id == b.id)
+                && o.references
+                    .cwe
+                    .iter()
+                    .any(|c| t.references.cwe.contains(c))
                 && o.stride.iter().any(|s| t.stride.contains(s))
         });
         match dup {

@@ -1,0 +1,149 @@
+//! `tmc draft --provider ...` and `tmc audit verify` as real processes against a loopback fake
+//! OpenAI-compatible server (a hand-rolled HTTP/1.1 responder).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn tmc(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tmc"))
+        .args(args)
+        .current_dir(repo())
+        .env_remove("TMC_CONFIG")
+        .env_remove("TMC_LLM_PROVIDER")
+        .env_remove("TMC_PRIVACY")
+        .env_remove("OPENAI_API_KEY")
+        .env("TMC_DATA_DIR", data)
+        .output()
+        .expect("run tmc")
+}
+
+/// Answers every request with the same OpenAI chat completion.
+fn serve(content: String) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let l = line.trim_end().to_ascii_lowercase();
+                if l.is_empty() {
+                    break;
+                }
+                if let Some(v) = l.strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; len];
+            let _ = reader.read_exact(&mut body);
+            let answer = serde_json::json!({
+                "choices": [{"message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 1000, "completion_tokens": 50}
+            })
+            .to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn draft_with_a_provider_merges_and_audits() {
+    let data = tempfile::tempdir().unwrap();
+    let answer = serde_json::json!({"threats": [{
+        "target": "checkout-api", "stride": "T", "title": "Basket price manipulated by the client",
+        "description": "The client sends prices.", "severity": "high", "cwe": [602],
+        "owasp": ["A04"], "mitigations": ["Recompute prices on the server"], "refines": null, "sources": []
+    }]})
+    .to_string();
+    let url = serve(answer);
+    let out = data.path().join("draft.json");
+    let o = tmc(
+        data.path(),
+        &[
+            "draft",
+            "examples/webshop-payments.yaml",
+            "--provider",
+            "openai",
+            "--model",
+            "fake",
+            "--base-url",
+            &url,
+            "--privacy",
+            "local-only",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("copilot: openai fake"), "{err}");
+    assert!(err.contains("1 threat(s) added"), "{err}");
+    let draft: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(draft["generator"]["mode"], "rules+llm");
+    let llm: Vec<&serde_json::Value> = draft["threats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["provenance"]["source"] == "model")
+        .collect();
+    assert_eq!(llm.len(), 1);
+    assert_eq!(llm[0]["provenance"]["model"], "fake");
+    assert!(
+        llm[0]["provenance"]["prompt_version"]
+            .as_str()
+            .unwrap()
+            .starts_with("tmc-prompts-1+")
+    );
+
+    let o = tmc(data.path(), &["audit", "verify"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let log = data.path().join("audit.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap();
+    std::fs::write(&log, text.replacen("\"fake\"", "\"other\"", 1)).unwrap();
+    let o = tmc(data.path(), &["audit", "verify"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("TAMPERED"));
+}
+
+#[test]
+fn local_only_refuses_a_cloud_endpoint() {
+    let data = tempfile::tempdir().unwrap();
+    let o = tmc(
+        data.path(),
+        &[
+            "draft",
+            "examples/webshop-payments.yaml",
+            "--provider",
+            "openai",
+            "--base-url",
+            "https://api.openai.com/v1",
+            "--privacy",
+            "local-only",
+        ],
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("local-only") && err.contains("refuses"),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty(), "no draft written after a refusal");
+}

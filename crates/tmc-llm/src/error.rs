@@ -1,0 +1,47 @@
+//! One error type for the copilot, so the CLI can tell a refused endpoint (a policy decision)
+//! from a network failure or an unusable answer and say which in one line.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum LlmError {
+    /// The privacy policy refused the endpoint; raised before any connection is made.
+    #[error("privacy policy `local-only` refuses endpoint {endpoint}: {reason}")]
+    PrivacyRefused { endpoint: String, reason: String },
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("credentials: {0}")]
+    Credentials(String),
+    #[error("transport: {0}")]
+    Transport(#[from] TransportError),
+    /// The provider answered with an HTTP error that retries did not cure.
+    #[error("{provider} answered HTTP {status}: {message}")]
+    Http {
+        provider: String,
+        status: u16,
+        message: String,
+    },
+    /// The provider's envelope (not the model's text) could not be read.
+    #[error("{provider} sent a response that is not in its API format: {message}")]
+    Protocol { provider: String, message: String },
+    /// The model's text was not a usable threat list, even after the repair round.
+    #[error("the model's answer was unusable after one repair round: {0}")]
+    Unusable(String),
+    #[error("prompt template: {0}")]
+    Template(String),
+    #[error("audit log: {0}")]
+    Audit(String),
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Network-level failures, kept apart so the retry loop can decide what is worth retrying.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum TransportError {
+    #[error("timed out after {0} ms")]
+    Timeout(u128),
+    #[error("could not connect: {0}")]
+    Connect(String),
+    #[error("{0}")]
+    Other(String),
+}

@@ -1,0 +1,652 @@
+//! Providers turn a [`ChatRequest`] into the HTTP request of their API and read the answer back.
+//! They do no I/O themselves (Bedrock reads credentials once, at construction), so the wire
+//! formats are unit-testable and the retry, audit and privacy logic lives once, in
+//! [`crate::client`].
+
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::error::LlmError;
+use crate::transport::{HttpRequest, HttpResponse};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Openai,
+    Anthropic,
+    Bedrock,
+}
+
+impl ProviderKind {
+    pub fn parse(text: &str) -> Option<ProviderKind> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "openai" | "openai-compatible" | "local" => Some(ProviderKind::Openai),
+            "anthropic" | "claude" => Some(ProviderKind::Anthropic),
+            "bedrock" | "aws-bedrock" | "amazon-bedrock" => Some(ProviderKind::Bedrock),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Openai => "openai",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Bedrock => "bedrock",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub role: Role,
+    pub content: String,
+}
+
+/// A provider-neutral request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatRequest {
+    pub system: String,
+    pub messages: Vec<Message>,
+    pub max_tokens: u32,
+    pub temperature: f32,
+    /// JSON Schema for structured output, used where the API supports it.
+    pub json_schema: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+impl Usage {
+    pub fn add(&mut self, other: Usage) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatResponse {
+    pub text: String,
+    pub usage: Usage,
+    /// `max_tokens`/`length` means the answer was cut off.
+    pub stop_reason: Option<String>,
+}
+
+/// One API dialect.
+pub trait Provider: Send + Sync {
+    fn kind(&self) -> ProviderKind;
+    fn model(&self) -> &str;
+    /// The URL requests go to, for the privacy check and the audit log.
+    fn endpoint(&self) -> String;
+    /// Builds the request; called again for every retry (Bedrock signs with the current time).
+    fn build(&self, req: &ChatRequest) -> Result<HttpRequest, LlmError>;
+    /// Reads a 2xx response.
+    fn parse(&self, resp: &HttpResponse) -> Result<ChatResponse, LlmError>;
+    /// Called with an error response; returns true when the provider switched to a simpler
+    /// request form (e.g. a server that rejects `response_format`) and the call should be
+    /// repeated at once.
+    fn degrade(&self, _resp: &HttpResponse) -> bool {
+        false
+    }
+}
+
+fn protocol(kind: ProviderKind, message: impl Into<String>) -> LlmError {
+    LlmError::Protocol {
+        provider: kind.as_str().into(),
+        message: message.into(),
+    }
+}
+
+fn to_json(kind: ProviderKind, v: &serde_json::Value) -> Result<Vec<u8>, LlmError> {
+    serde_json::to_vec(v).map_err(|e| protocol(kind, e.to_string()))
+}
+
+fn parse_json<T: for<'de> Deserialize<'de>>(
+    kind: ProviderKind,
+    resp: &HttpResponse,
+) -> Result<T, LlmError> {
+    serde_json::from_slice(&resp.body).map_err(|e| {
+        let snippet: String = String::from_utf8_lossy(&resp.body)
+            .chars()
+            .take(200)
+            .collect();
+        protocol(kind, format!("{e}; body starts {snippet:?}"))
+    })
+}
+
+// ---------------------------------------------------------------- OpenAI-compatible
+
+/// OpenAI chat completions, and every server that copies it (llama.cpp, vLLM, LM Studio).
+///
+/// Structured output is tried in three forms, falling back when a server rejects one:
+/// OpenAI's `json_schema` (strict), llama.cpp's `json_object` with a `schema` (grammar
+/// constrained), then none (the prompt still carries the schema).
+#[derive(Debug)]
+pub struct OpenAi {
+    pub base_url: String,
+    pub model: String,
+    pub api_key: Option<String>,
+    /// 0 = json_schema, 1 = json_object + schema, 2 = no response_format.
+    format_level: std::sync::atomic::AtomicU8,
+}
+
+impl OpenAi {
+    /// `structured_output = false` never sends `response_format`.
+    pub fn new(
+        base_url: impl Into<String>,
+        model: impl Into<String>,
+        api_key: Option<String>,
+        structured_output: bool,
+    ) -> OpenAi {
+        OpenAi {
+            base_url: base_url.into(),
+            model: model.into(),
+            api_key,
+            format_level: std::sync::atomic::AtomicU8::new(if structured_output { 0 } else { 2 }),
+        }
+    }
+
+    fn level(&self) -> u8 {
+        self.format_level.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+pub const OPENAI_DEFAULT_URL: &str = "https://api.openai.com/v1";
+
+#[derive(Deserialize)]
+struct OaResponse {
+    choices: Vec<OaChoice>,
+    #[serde(default)]
+    usage: Option<OaUsage>,
+}
+#[derive(Deserialize)]
+struct OaChoice {
+    message: OaMessage,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+#[derive(Deserialize)]
+struct OaMessage {
+    #[serde(default)]
+    content: Option<String>,
+}
+#[derive(Deserialize)]
+struct OaUsage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+}
+
+impl Provider for OpenAi {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Openai
+    }
+    fn model(&self) -> &str {
+        &self.model
+    }
+    fn endpoint(&self) -> String {
+        format!("{}/chat/completions", self.base_url.trim_end_matches('/'))
+    }
+    fn build(&self, req: &ChatRequest) -> Result<HttpRequest, LlmError> {
+        let mut messages = vec![json!({"role": "system", "content": req.system})];
+        for m in &req.messages {
+            messages.push(json!({"role": m.role, "content": m.content}));
+        }
+        let mut body = json!({
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": req.max_tokens,
+            "temperature": req.temperature,
+        });
+        match (&req.json_schema, self.level()) {
+            (Some(schema), 0) => {
+                body["response_format"] = json!({
+                    "type": "json_schema",
+                    "json_schema": {"name": "threats", "strict": true, "schema": schema}
+                });
+            }
+            (Some(schema), 1) => {
+                body["response_format"] = json!({"type": "json_object", "schema": schema});
+            }
+            _ => {}
+        }
+        let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+        if let Some(k) = &self.api_key {
+            headers.push(("authorization".into(), format!("Bearer {k}")));
+        }
+        Ok(HttpRequest {
+            method: "POST".into(),
+            url: self.endpoint(),
+            headers,
+            body: to_json(self.kind(), &body)?,
+        })
+    }
+    fn parse(&self, resp: &HttpResponse) -> Result<ChatResponse, LlmError> {
+        let r: OaResponse = parse_json(self.kind(), resp)?;
+        let choice = r
+            .choices
+            .into_iter()
+            .next()
+            .ok_or_else(|| protocol(self.kind(), "no choices"))?;
+        Ok(ChatResponse {
+            text: choice.message.content.unwrap_or_default(),
+            usage: r
+                .usage
+                .map(|u| Usage {
+                    input_tokens: u.prompt_tokens,
+                    output_tokens: u.completion_tokens,
+                })
+                .unwrap_or_default(),
+            stop_reason: choice.finish_reason,
+        })
+    }
+    fn degrade(&self, resp: &HttpResponse) -> bool {
+        let text = String::from_utf8_lossy(&resp.body);
+        let level = self.level();
+        if (400..=599).contains(&resp.status) && level < 2 && text.contains("response_format") {
+            self.format_level
+                .store(level + 1, std::sync::atomic::Ordering::SeqCst);
+            return true;
+        }
+        false
+    }
+}
+
+// ---------------------------------------------------------------- Anthropic
+
+/// Anthropic Messages API.
+#[derive(Debug, Clone)]
+pub struct Anthropic {
+    pub base_url: String,
+    pub model: String,
+    pub api_key: String,
+}
+
+pub const ANTHROPIC_DEFAULT_URL: &str = "https://api.anthropic.com";
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+#[derive(Deserialize)]
+struct AnResponse {
+    content: Vec<AnBlock>,
+    #[serde(default)]
+    stop_reason: Option<String>,
+    #[serde(default)]
+    usage: Option<AnUsage>,
+}
+#[derive(Deserialize)]
+struct AnBlock {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    text: Option<String>,
+}
+#[derive(Deserialize)]
+struct AnUsage {
+    #[serde(default)]
+    input_tokens: u64,
+    #[serde(default)]
+    output_tokens: u64,
+}
+
+impl Provider for Anthropic {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Anthropic
+    }
+    fn model(&self) -> &str {
+        &self.model
+    }
+    fn endpoint(&self) -> String {
+        format!("{}/v1/messages", self.base_url.trim_end_matches('/'))
+    }
+    fn build(&self, req: &ChatRequest) -> Result<HttpRequest, LlmError> {
+        let messages: Vec<serde_json::Value> = req
+            .messages
+            .iter()
+            .map(|m| json!({"role": m.role, "content": m.content}))
+            .collect();
+        let body = json!({
+            "model": self.model,
+            "max_tokens": req.max_tokens,
+            "temperature": req.temperature,
+            "system": req.system,
+            "messages": messages,
+        });
+        Ok(HttpRequest {
+            method: "POST".into(),
+            url: self.endpoint(),
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("x-api-key".into(), self.api_key.clone()),
+                ("anthropic-version".into(), ANTHROPIC_VERSION.into()),
+            ],
+            body: to_json(self.kind(), &body)?,
+        })
+    }
+    fn parse(&self, resp: &HttpResponse) -> Result<ChatResponse, LlmError> {
+        let r: AnResponse = parse_json(self.kind(), resp)?;
+        let text: String = r
+            .content
+            .iter()
+            .filter(|b| b.kind == "text")
+            .filter_map(|b| b.text.as_deref())
+            .collect();
+        Ok(ChatResponse {
+            text,
+            usage: r
+                .usage
+                .map(|u| Usage {
+                    input_tokens: u.input_tokens,
+                    output_tokens: u.output_tokens,
+                })
+                .unwrap_or_default(),
+            stop_reason: r.stop_reason,
+        })
+    }
+}
+
+// ---------------------------------------------------------------- Bedrock
+
+/// AWS credentials as read from the environment or the shared credentials file.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AwsCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for AwsCredentials {
+    /// Never prints the secret, so credentials can sit in structs that are logged.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"***")
+            .finish()
+    }
+}
+
+impl AwsCredentials {
+    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, else the profile
+    /// (`AWS_PROFILE`, default `default`) in `AWS_SHARED_CREDENTIALS_FILE` or
+    /// `~/.aws/credentials`. SSO and instance roles need the full SDK and are not read.
+    pub fn from_env(
+        env: &dyn Fn(&str) -> Option<String>,
+        profile: Option<&str>,
+    ) -> Result<AwsCredentials, LlmError> {
+        if let (Some(id), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+            return Ok(AwsCredentials {
+                access_key_id: id,
+                secret_access_key: secret,
+                session_token: env("AWS_SESSION_TOKEN"),
+            });
+        }
+        let profile = profile
+            .map(str::to_string)
+            .or_else(|| env("AWS_PROFILE"))
+            .unwrap_or_else(|| "default".into());
+        let path = env("AWS_SHARED_CREDENTIALS_FILE")
+            .map(std::path::PathBuf::from)
+            .or_else(|| env("HOME").map(|h| std::path::Path::new(&h).join(".aws/credentials")))
+            .ok_or_else(|| LlmError::Credentials("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or a credentials file".into()))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            LlmError::Credentials(format!(
+                "no AWS credentials in the environment and {} is unreadable ({e})",
+                path.display()
+            ))
+        })?;
+        parse_credentials_file(&text, &profile).ok_or_else(|| {
+            LlmError::Credentials(format!(
+                "profile [{profile}] in {} has no aws_access_key_id/aws_secret_access_key",
+                path.display()
+            ))
+        })
+    }
+}
+
+/// Reads one profile of an INI-style AWS credentials file.
+pub fn parse_credentials_file(text: &str, profile: &str) -> Option<AwsCredentials> {
+    let mut current = String::new();
+    let (mut id, mut secret, mut token) = (None, None, None);
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('#') || line.starts_with(';') || line.is_empty() {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            current = name.trim().trim_start_matches("profile ").to_string();
+            continue;
+        }
+        if current != profile {
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=') {
+            let v = v.trim().to_string();
+            match k.trim().to_ascii_lowercase().as_str() {
+                "aws_access_key_id" => id = Some(v),
+                "aws_secret_access_key" => secret = Some(v),
+                "aws_session_token" => token = Some(v),
+                _ => {}
+            }
+        }
+    }
+    Some(AwsCredentials {
+        access_key_id: id?,
+        secret_access_key: secret?,
+        session_token: token,
+    })
+}
+
+/// Amazon Bedrock Converse API, signed with SigV4 (service `bedrock`).
+#[derive(Debug, Clone)]
+pub struct Bedrock {
+    pub region: String,
+    /// Overrides `https://bedrock-runtime.<region>.amazonaws.com` (VPC endpoints, tests).
+    pub base_url: Option<String>,
+    pub model: String,
+    pub credentials: AwsCredentials,
+}
+
+impl Bedrock {
+    fn base(&self) -> String {
+        self.base_url
+            .clone()
+            .unwrap_or_else(|| format!("https://bedrock-runtime.{}.amazonaws.com", self.region))
+            .trim_end_matches('/')
+            .to_string()
+    }
+}
+
+/// Percent-encodes a path segment (RFC 3986 unreserved characters stay), as Bedrock expects for
+/// model ids such as `anthropic.claude-3-5-sonnet-20240620-v1:0`.
+pub fn encode_segment(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[derive(Deserialize)]
+struct BrResponse {
+    output: BrOutput,
+    #[serde(rename = "stopReason", default)]
+    stop_reason: Option<String>,
+    #[serde(default)]
+    usage: Option<BrUsage>,
+}
+#[derive(Deserialize)]
+struct BrOutput {
+    message: BrMessage,
+}
+#[derive(Deserialize)]
+struct BrMessage {
+    content: Vec<BrBlock>,
+}
+#[derive(Deserialize)]
+struct BrBlock {
+    #[serde(default)]
+    text: Option<String>,
+}
+#[derive(Deserialize)]
+struct BrUsage {
+    #[serde(rename = "inputTokens", default)]
+    input_tokens: u64,
+    #[serde(rename = "outputTokens", default)]
+    output_tokens: u64,
+}
+
+impl Provider for Bedrock {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Bedrock
+    }
+    fn model(&self) -> &str {
+        &self.model
+    }
+    fn endpoint(&self) -> String {
+        format!(
+            "{}/model/{}/converse",
+            self.base(),
+            encode_segment(&self.model)
+        )
+    }
+    fn build(&self, req: &ChatRequest) -> Result<HttpRequest, LlmError> {
+        let messages: Vec<serde_json::Value> = req
+            .messages
+            .iter()
+            .map(|m| json!({"role": m.role, "content": [{"text": m.content}]}))
+            .collect();
+        let body = json!({
+            "system": [{"text": req.system}],
+            "messages": messages,
+            "inferenceConfig": {"maxTokens": req.max_tokens, "temperature": req.temperature},
+        });
+        let body = to_json(self.kind(), &body)?;
+        let url = self.endpoint();
+        let headers = sign_sigv4(
+            &url,
+            &body,
+            &self.region,
+            "bedrock",
+            &self.credentials,
+            SystemTime::now(),
+        )?;
+        Ok(HttpRequest {
+            method: "POST".into(),
+            url,
+            headers,
+            body,
+        })
+    }
+    fn parse(&self, resp: &HttpResponse) -> Result<ChatResponse, LlmError> {
+        let r: BrResponse = parse_json(self.kind(), resp)?;
+        Ok(ChatResponse {
+            text: r
+                .output
+                .message
+                .content
+                .iter()
+                .filter_map(|b| b.text.as_deref())
+                .collect(),
+            usage: r
+                .usage
+                .map(|u| Usage {
+                    input_tokens: u.input_tokens,
+                    output_tokens: u.output_tokens,
+                })
+                .unwrap_or_default(),
+            stop_reason: r.stop_reason,
+        })
+    }
+}
+
+/// Signs a JSON POST with aws-sigv4 and returns all headers to send (content type, host,
+/// x-amz-date, optional session token, authorization).
+pub fn sign_sigv4(
+    url: &str,
+    body: &[u8],
+    region: &str,
+    service: &str,
+    creds: &AwsCredentials,
+    time: SystemTime,
+) -> Result<Vec<(String, String)>, LlmError> {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    use aws_sigv4::sign::v4;
+
+    let (host, port) = crate::privacy::host_and_port(url)
+        .ok_or_else(|| LlmError::Config(format!("bad Bedrock URL {url}")))?;
+    let default_port = if url.starts_with("https://") { 443 } else { 80 };
+    let host_header = match port {
+        Some(p) if p != default_port => format!("{host}:{p}"),
+        _ => host,
+    };
+    let identity = aws_credential_types::Credentials::new(
+        &creds.access_key_id,
+        &creds.secret_access_key,
+        creds.session_token.clone(),
+        None,
+        "tmc",
+    )
+    .into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(service)
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| LlmError::Credentials(format!("SigV4 parameters: {e}")))?
+        .into();
+    let base = vec![
+        ("content-type".to_string(), "application/json".to_string()),
+        ("host".to_string(), host_header),
+    ];
+    let signable = SignableRequest::new(
+        "POST",
+        url,
+        base.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body),
+    )
+    .map_err(|e| LlmError::Credentials(format!("SigV4: {e}")))?;
+    let (instructions, _sig) = sign(signable, &params)
+        .map_err(|e| LlmError::Credentials(format!("SigV4: {e}")))?
+        .into_parts();
+    let mut headers = base;
+    for (k, v) in instructions.headers() {
+        headers.push((k.to_string(), v.to_string()));
+    }
+    Ok(headers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_file_profiles() {
+        let text = "[default]\naws_access_key_id = A\naws_secret_access_key = B\n\n[profile dev]\naws_access_key_id=C\naws_secret_access_key=D\naws_session_token=E\n";
+        let d = parse_credentials_file(text, "default").map(|c| c.access_key_id);
+        assert_eq!(d.as_deref(), Some("A"));
+        let dev = parse_credentials_file(text, "dev");
+        assert_eq!(dev.and_then(|c| c.session_token).as_deref(), Some("E"));
+        assert!(parse_credentials_file(text, "none").is_none());
+        assert_eq!(
+            encode_segment("anthropic.claude-3:0"),
+            "anthropic.claude-3%3A0"
+        );
+    }
+}
