@@ -18,6 +18,8 @@ pub struct Config {
     pub draft: DraftConfig,
     #[serde(default)]
     pub kb: KbConfig,
+    #[serde(default)]
+    pub artifacts: ArtifactsConfig,
     /// `[llm]`: the copilot's provider, privacy and prompt settings (and `[llm.profiles.*]`).
     #[serde(default)]
     pub llm: tmc_llm::LlmConfig,
@@ -28,6 +30,62 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct KbConfig {
     pub embeddings: Option<tmc_kb::EmbeddingConfig>,
+    /// `sqlite` (default: one file under the data dir) or `postgres` (a shared server).
+    #[serde(default)]
+    pub backend: KbBackend,
+    /// `postgres://user@host:port/db`; `TMC_KB_POSTGRES_URL` overrides it, so a password in
+    /// the URL need not be written in a committed file. No TLS yet (loopback/private network).
+    pub postgres_url: Option<String>,
+    /// Schema holding the tables (default `tmc_kb`).
+    pub postgres_schema: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KbBackend {
+    #[default]
+    Sqlite,
+    Postgres,
+}
+
+impl KbConfig {
+    /// The PostgreSQL URL: environment first, then the config file.
+    pub fn postgres_url(&self) -> Option<String> {
+        std::env::var("TMC_KB_POSTGRES_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .or_else(|| self.postgres_url.clone())
+    }
+}
+
+/// `[artifacts]`: where `tmc artifacts` keeps reports and exports.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactsConfig {
+    /// `local` (default: `<data dir>/artifacts`, or `dir`) or `s3`.
+    #[serde(default)]
+    pub backend: ArtifactBackend,
+    /// Directory of the local store.
+    pub dir: Option<PathBuf>,
+    pub bucket: Option<String>,
+    /// Endpoint of an S3-compatible server (`http://127.0.0.1:59001`); unset for AWS S3.
+    pub endpoint: Option<String>,
+    /// Region (default `us-east-1`).
+    pub region: Option<String>,
+    /// Key prefix inside the bucket.
+    pub prefix: Option<String>,
+    /// Names of the environment variables holding the keys (never the keys themselves, so
+    /// the file can be committed); default `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`.
+    pub access_key_env: Option<String>,
+    pub secret_key_env: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArtifactBackend {
+    #[default]
+    Local,
+    S3,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,7 +1,7 @@
 //! `tmc import`: another tool's diagram or threat model → our DSL, with the importer's guesses
 //! written as comments at the top of the model so a person confirms them before drafting.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
@@ -23,6 +23,12 @@ pub struct ImportArgs {
     /// Also write the threats the source carried (as reviewed threats, JSON).
     #[arg(long)]
     threats: Option<PathBuf>,
+    /// Read a PNG/JPEG diagram with a vision-capable model (needs --provider or [llm]); every
+    /// element of the result is tagged `inferred` and must be confirmed.
+    #[arg(long)]
+    vision: bool,
+    #[command(flatten)]
+    llm: crate::llm_cmd::ProviderArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -52,9 +58,37 @@ impl From<FromFormat> for Format {
     }
 }
 
-pub fn run(args: ImportArgs, quiet: bool) -> Result<()> {
-    let bytes = crate::read_bounded(&args.file, tmc_import::MAX_IMPORT_BYTES)?;
+pub fn run(
+    args: ImportArgs,
+    quiet: bool,
+    llm_config: &tmc_llm::LlmConfig,
+    data_dir: &Path,
+) -> Result<()> {
     let name = args.file.display().to_string();
+    if args.vision {
+        let bytes = crate::read_bounded(&args.file, tmc_llm::provider::MAX_IMAGE_BYTES)?;
+        let out = crate::llm_cmd::vision_import(&args.llm, llm_config, data_dir, bytes, quiet)?;
+        let notes = out
+            .notes
+            .into_iter()
+            .map(|(el, message)| tmc_import::ImportNote {
+                element: Some(el),
+                message,
+            })
+            .collect();
+        let result = tmc_import::ImportResult {
+            model: out.model,
+            threats: Vec::new(),
+            notes,
+            id_map: out
+                .renamed
+                .into_iter()
+                .map(|(old, new)| (new, old))
+                .collect(),
+        };
+        return write(&args, &name, &result, quiet);
+    }
+    let bytes = crate::read_bounded(&args.file, tmc_import::MAX_IMPORT_BYTES)?;
     let result = match tmc_import::import(&bytes, &name, args.from.map(Format::from)) {
         Ok(r) => r,
         Err(e) => {
@@ -62,6 +96,16 @@ pub fn run(args: ImportArgs, quiet: bool) -> Result<()> {
             return Err(Exit(1).into());
         }
     };
+    write(&args, &name, &result, quiet)
+}
+
+/// Writes the model with its notes as comments, after checking it reads back valid.
+fn write(
+    args: &ImportArgs,
+    name: &str,
+    result: &tmc_import::ImportResult,
+    quiet: bool,
+) -> Result<()> {
     let mut text = String::new();
     text.push_str(&format!("# Imported by tmc from {name}.\n"));
     if !result.notes.is_empty() {
@@ -77,7 +121,7 @@ pub fn run(args: ImportArgs, quiet: bool) -> Result<()> {
     let yaml = serde_saphyr::to_string(&result.model).context("writing the model as YAML")?;
     text.push_str(&yaml);
     // What we write must read back as a valid model; a failure here is our bug, not the input's.
-    if let Err(e) = tmc_dsl::load_checked(text.as_bytes(), &name) {
+    if let Err(e) = tmc_dsl::load_checked(text.as_bytes(), name) {
         anyhow::bail!("internal error: the imported model does not validate:\n{e}");
     }
     match &args.output {

@@ -1,7 +1,8 @@
 //! `tmc kb`: ingest, search, remove and count what the knowledge base holds.
 //!
-//! The index is `<data dir>/kb/index.sqlite3`. Embeddings come from `[kb.embeddings]` in
-//! `tmc.toml`; without it the knowledge base is BM25 only and every command says so.
+//! The index is `<data dir>/kb/index.sqlite3`, or a PostgreSQL + pgvector server with
+//! `[kb] backend = "postgres"`. Embeddings come from `[kb.embeddings]` in `tmc.toml`; without
+//! it the knowledge base is BM25 only and every command says so.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -9,11 +10,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use tmc_kb::index::SqliteIndex;
+use tmc_kb::index::{Index, SqliteIndex};
 use tmc_kb::ingest::{NoProgress, Outcome, Progress};
 use tmc_kb::search::{SearchMode, SearchOptions};
-use tmc_kb::{EmbeddingConfig, Filter, KnowledgeBase};
+use tmc_kb::{Filter, KnowledgeBase, PgIndex};
 
+use crate::config::{KbBackend, KbConfig};
 use crate::{Exit, OutputFormat};
 
 #[derive(Subcommand)]
@@ -65,16 +67,52 @@ pub enum ModeArg {
     Hybrid,
 }
 
-/// Opens the knowledge base of `data_dir` with the configured embedder (if any).
-pub fn open(data_dir: &Path, embeddings: Option<&EmbeddingConfig>) -> Result<KnowledgeBase> {
-    let path = tmc_kb::index_path(data_dir);
-    let index = SqliteIndex::open(&path)
-        .with_context(|| format!("opening the knowledge base at {}", path.display()))?;
-    let embedder = match embeddings {
+/// Where the knowledge base lives, for messages (never shows a password from the URL).
+pub fn location(data_dir: &Path, cfg: &KbConfig) -> String {
+    match cfg.backend {
+        KbBackend::Sqlite => tmc_kb::index_path(data_dir).display().to_string(),
+        KbBackend::Postgres => {
+            let url = cfg.postgres_url().unwrap_or_default();
+            let host = url.rsplit('@').next().unwrap_or_default();
+            format!(
+                "postgres {host} schema {}",
+                cfg.postgres_schema
+                    .as_deref()
+                    .unwrap_or(tmc_kb::pg::DEFAULT_SCHEMA)
+            )
+        }
+    }
+}
+
+/// Opens the configured knowledge base with the configured embedder (if any).
+pub fn open(data_dir: &Path, cfg: &KbConfig) -> Result<KnowledgeBase> {
+    let index: Box<dyn Index> = match cfg.backend {
+        KbBackend::Sqlite => {
+            let path = tmc_kb::index_path(data_dir);
+            Box::new(
+                SqliteIndex::open(&path)
+                    .with_context(|| format!("opening the knowledge base at {}", path.display()))?,
+            )
+        }
+        KbBackend::Postgres => {
+            let url = cfg.postgres_url().context(
+                "[kb] backend = \"postgres\" needs postgres_url in tmc.toml or TMC_KB_POSTGRES_URL",
+            )?;
+            let schema = cfg
+                .postgres_schema
+                .as_deref()
+                .unwrap_or(tmc_kb::pg::DEFAULT_SCHEMA);
+            Box::new(
+                PgIndex::connect(&url, schema)
+                    .with_context(|| format!("opening {}", location(Path::new(""), cfg)))?,
+            )
+        }
+    };
+    let embedder = match cfg.embeddings.as_ref() {
         Some(cfg) => Some(cfg.build().context("kb.embeddings in tmc.toml")?),
         None => None,
     };
-    Ok(KnowledgeBase::new(Box::new(index), embedder))
+    Ok(KnowledgeBase::new(index, embedder))
 }
 
 struct Bar(ProgressBar);
@@ -96,13 +134,8 @@ impl Progress for Bar {
     }
 }
 
-pub fn run(
-    cmd: KbCommand,
-    data_dir: &Path,
-    embeddings: Option<&EmbeddingConfig>,
-    quiet: bool,
-) -> Result<()> {
-    let mut kb = open(data_dir, embeddings)?;
+pub fn run(cmd: KbCommand, data_dir: &Path, cfg: &KbConfig, quiet: bool) -> Result<()> {
+    let mut kb = open(data_dir, cfg)?;
     let no_embedder_note = "no embedder configured ([kb.embeddings] in tmc.toml): BM25 only";
     match cmd {
         KbCommand::Ingest { paths, format } => {
@@ -263,7 +296,7 @@ pub fn run(
             }
             println!(
                 "{}: {} sources, {} chunks ({} with embeddings)",
-                tmc_kb::index_path(data_dir).display(),
+                location(data_dir, cfg),
                 stats.sources,
                 stats.chunks,
                 stats.embedded_chunks
@@ -292,14 +325,14 @@ pub fn augment(
     draft: &mut tmc_model::Draft,
     model: &tmc_model::SystemModel,
     data_dir: &Path,
-    embeddings: Option<&EmbeddingConfig>,
+    cfg: &KbConfig,
     quiet: bool,
 ) -> Result<()> {
-    let kb = open(data_dir, embeddings)?;
+    let kb = open(data_dir, cfg)?;
     if kb.index.stats()?.chunks == 0 && !quiet {
         eprintln!(
             "the knowledge base at {} is empty; `tmc kb ingest PATH…` fills it",
-            tmc_kb::index_path(data_dir).display()
+            location(data_dir, cfg)
         );
     }
     let report = tmc_kb::augment::augment_draft(

@@ -2,6 +2,7 @@
 //! run-and-merge step with its summary on stderr, and `tmc audit verify`.
 
 use std::collections::HashSet;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -35,6 +36,10 @@ pub struct ProviderArgs {
     /// The model alone, without the rule baseline (mode `llm` instead of `rules+llm`).
     #[arg(long)]
     pub llm_only: bool,
+    /// Stream answers (OpenAI-compatible and Anthropic) with a progress line on stderr; on by
+    /// default when stderr is a terminal.
+    #[arg(long)]
+    pub stream: bool,
 }
 
 impl ProviderArgs {
@@ -58,6 +63,15 @@ impl ProviderArgs {
     }
 }
 
+/// One overwritten stderr line with the pieces received so far; 0 clears it.
+fn progress_line(pieces: u64) {
+    if pieces == 0 {
+        eprint!("\r\x1b[2K");
+    } else if pieces == 1 || pieces.is_multiple_of(8) {
+        eprint!("\r\x1b[2Kcopilot: receiving answer, ~{pieces} tokens");
+    }
+}
+
 fn env(k: &str) -> Option<String> {
     std::env::var(k).ok()
 }
@@ -73,7 +87,12 @@ pub struct Copilot {
 impl Copilot {
     pub fn new(args: &ProviderArgs, cfg: &LlmConfig, data_dir: &Path) -> Result<Copilot> {
         let settings = Settings::resolve(cfg, &args.overrides(), &env)?;
-        let client = settings.client(&env, Some(data_dir))?;
+        let mut client = settings.client(&env, Some(data_dir))?;
+        // A terminal user sees a long answer arrive; pipes and CI get the quiet, plain call.
+        if args.stream || std::io::stderr().is_terminal() {
+            client.stream = true;
+            client.progress = Some(std::sync::Arc::new(progress_line));
+        }
         let prompts = match &settings.prompts_dir {
             Some(dir) => Prompts::with_overrides(dir)?,
             None => Prompts::builtin(),
@@ -103,6 +122,41 @@ impl Copilot {
             ..CopilotOptions::default()
         }
     }
+}
+
+/// `tmc import --vision`: a diagram image → a validated draft model through a vision model.
+/// The outcome's notes also say which ids were renamed.
+pub fn vision_import(
+    args: &ProviderArgs,
+    cfg: &LlmConfig,
+    data_dir: &Path,
+    image: Vec<u8>,
+    quiet: bool,
+) -> Result<tmc_llm::vision::VisionOutcome> {
+    // Checked before the client exists so a wrong file fails without any network setup.
+    let image = tmc_llm::ImageInput::from_bytes(image)?;
+    let copilot = Copilot::new(args, cfg, data_dir)?;
+    copilot.client.check_privacy()?;
+    let opts = tmc_llm::vision::VisionOptions {
+        max_tokens: copilot.settings.max_tokens.max(4000),
+        temperature: copilot.settings.temperature,
+    };
+    let mut out = tmc_llm::vision::import_image(&copilot.client, &copilot.prompts, image, &opts)?;
+    for (old, new) in &out.renamed {
+        out.notes
+            .push((new.clone(), format!("id renamed from {old:?}")));
+    }
+    if !quiet {
+        eprintln!(
+            "copilot: {} {}: {} call(s), tokens {} in / {} out",
+            copilot.settings.provider.as_str(),
+            copilot.settings.model,
+            out.calls,
+            out.usage.input_tokens,
+            out.usage.output_tokens
+        );
+    }
+    Ok(out)
 }
 
 /// Reads a CWE id set from MITRE's CSV.

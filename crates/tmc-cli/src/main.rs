@@ -3,6 +3,7 @@
 //! Exit codes (documented in `tmc --help` and README): 0 success, 1 the input has errors (or a
 //! CI gate failed), 2 usage error, 3 internal or I/O error.
 
+mod artifacts_cmd;
 mod config;
 mod eval_cmd;
 mod export_cmd;
@@ -131,6 +132,11 @@ enum Command {
         #[command(subcommand)]
         command: kb_cmd::KbCommand,
     },
+    /// Artifact store (`[artifacts]`: local directory or S3): put, get, list, remove.
+    Artifacts {
+        #[command(subcommand)]
+        command: artifacts_cmd::ArtifactsCommand,
+    },
     /// Check the audit log of language-model calls (hash chain).
     Audit {
         #[command(subcommand)]
@@ -233,8 +239,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             let mut draft = tmc_engine::draft(&model, &set, &opts);
             if kb {
-                let embeddings = loaded.config.kb.embeddings.as_ref();
-                kb_cmd::augment(&mut draft, &model, &data_dir, embeddings, cli.quiet)?;
+                kb_cmd::augment(&mut draft, &model, &data_dir, &loaded.config.kb, cli.quiet)?;
             }
             if llm.active() {
                 draft = llm_cmd::draft(
@@ -255,7 +260,7 @@ fn run(cli: Cli) -> Result<()> {
             )
         }
         Command::Rules { command, rules } => rules_cmd::run(command, rules.load(&loaded.config)),
-        Command::Import(args) => import_cmd::run(args, cli.quiet),
+        Command::Import(args) => import_cmd::run(args, cli.quiet, &loaded.config.llm, &data_dir),
         Command::Export(args) => export_cmd::run(args),
         Command::Eval { mut args, rules } => {
             args.llm_context = Box::new(llm_cmd::EvalContext {
@@ -265,12 +270,10 @@ fn run(cli: Cli) -> Result<()> {
             let set = rules.load(&loaded.config)?;
             eval_cmd::run(args, &set, cli.quiet)
         }
-        Command::Kb { command } => kb_cmd::run(
-            command,
-            &data_dir,
-            loaded.config.kb.embeddings.as_ref(),
-            cli.quiet,
-        ),
+        Command::Kb { command } => kb_cmd::run(command, &data_dir, &loaded.config.kb, cli.quiet),
+        Command::Artifacts { command } => {
+            artifacts_cmd::run(command, &data_dir, &loaded.config.artifacts, cli.quiet)
+        }
         Command::Audit { command } => llm_cmd::audit(command, &data_dir, cli.quiet),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "tmc", &mut std::io::stdout());

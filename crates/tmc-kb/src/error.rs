@@ -12,6 +12,9 @@ pub enum KbError {
     },
     #[error("index: {0}")]
     Sql(#[from] rusqlite::Error),
+    /// PostgreSQL backend errors, as text so callers need not depend on the `postgres` crate.
+    #[error("postgres: {0}")]
+    Postgres(String),
     #[error("embeddings: {0}")]
     Embedding(String),
     #[error("{0}")]

@@ -6,6 +6,7 @@
 //!   OWASP mappings, Markdown/text/HTML, our draft JSON and anything `tmc-import` reads).
 //! * [`index`]: the [`Index`] trait and the embedded SQLite implementation ([`SqliteIndex`]:
 //!   FTS5 BM25 plus f32 vectors with exact cosine), so a server backend can be added later.
+//! * [`pg`]: the PostgreSQL + pgvector implementation ([`PgIndex`]) for a shared server.
 //! * [`embed`]: the [`Embedder`] trait and an OpenAI-compatible `/v1/embeddings` client.
 //! * [`search`]: hybrid retrieval (BM25 + dense, fused by reciprocal rank) with metadata filters.
 //! * [`ingest`]: walking paths, idempotent by content hash, one transaction per source.
@@ -18,6 +19,7 @@ pub mod error;
 pub mod index;
 pub mod ingest;
 pub mod parse;
+pub mod pg;
 pub mod search;
 
 pub use chunk::{Chunk, ChunkKind, ChunkMeta};
@@ -25,6 +27,7 @@ pub use embed::{Embedder, EmbeddingConfig, OpenAiEmbedder};
 pub use error::KbError;
 pub use index::{Filter, Index, SqliteIndex, StoredChunk};
 pub use ingest::{IngestSummary, Progress, ingest_paths};
+pub use pg::PgIndex;
 pub use search::{Hit, KnowledgeBase, SearchOptions};
 
 /// File name of the embedded index inside `<data dir>/kb/`.

@@ -33,6 +33,12 @@ pub struct AuditEvent {
     pub redactions: usize,
     /// `ok`, `http 429`, `timeout`, `refused`...
     pub outcome: String,
+    /// SHA-256 of the images sent (diagram import): images are not redacted, so the log records
+    /// exactly which bytes left. Absent for text calls, which keeps older lines' hashes valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -260,6 +266,8 @@ mod tests {
             output_tokens: 2,
             redactions: 0,
             outcome: "ok".into(),
+            image_sha256: None,
+            image_bytes: None,
         }
     }
 

@@ -132,7 +132,16 @@ pub struct Client {
     pub pricing: Pricing,
     /// Injected so tests of retry-after do not depend on wall-clock sleeps.
     pub sleep: fn(Duration),
+    /// Ask streaming-capable providers for server-sent events, so a long answer shows progress
+    /// instead of a silent wait; the assembled answer is the same either way.
+    pub stream: bool,
+    /// Called with the number of text pieces received so far while a streamed answer arrives
+    /// (roughly one per token), and with 0 when the answer is complete.
+    pub progress: Option<Progress>,
 }
+
+/// Progress callback for streamed answers; shared so worker threads can report.
+pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
 
 impl Client {
     pub fn new(provider: Box<dyn Provider>, transport: Box<dyn Transport>) -> Client {
@@ -146,6 +155,8 @@ impl Client {
             limiter: Arc::new(Limiter::new(2)),
             pricing: Pricing::default(),
             sleep: std::thread::sleep,
+            stream: false,
+            progress: None,
         }
     }
 
@@ -156,12 +167,25 @@ impl Client {
 
     fn audit(
         &self,
+        req: &ChatRequest,
         body: &[u8],
         usage: Usage,
         redactions: usize,
         outcome: &str,
     ) -> Result<(), LlmError> {
         if let Some(log) = &self.audit {
+            // Images are not redacted; their hash and size show what left the machine.
+            let (image_sha256, image_bytes) = if req.images.is_empty() {
+                (None, None)
+            } else {
+                let mut h = Sha256::new();
+                let mut n = 0u64;
+                for img in &req.images {
+                    h.update(&img.data);
+                    n += img.data.len() as u64;
+                }
+                (Some(hex(&h.finalize())), Some(n))
+            };
             log.append(AuditEvent {
                 time: now_rfc3339(),
                 user: current_user(),
@@ -173,6 +197,8 @@ impl Client {
                 output_tokens: usage.output_tokens,
                 redactions,
                 outcome: outcome.into(),
+                image_sha256,
+                image_bytes,
             })?;
         }
         Ok(())
@@ -182,6 +208,7 @@ impl Client {
     pub fn complete(&self, req: &ChatRequest, redactions: usize) -> Result<ChatResponse, LlmError> {
         if let Err(e) = self.check_privacy() {
             self.audit(
+                req,
                 b"",
                 Usage::default(),
                 redactions,
@@ -190,19 +217,46 @@ impl Client {
             return Err(e);
         }
         let _slot = self.limiter.acquire();
+        let streamed;
+        let req = if self.stream && self.provider.supports_stream() {
+            streamed = ChatRequest {
+                stream: true,
+                ..req.clone()
+            };
+            &streamed
+        } else {
+            req
+        };
         let mut attempt = 0;
         loop {
             let http = self.provider.build(req)?;
-            let result = self.transport.send(&http);
+            let result = match (&self.progress, req.stream) {
+                (Some(progress), true) => {
+                    let mut lines = crate::sse::SseLines::default();
+                    let mut pieces = 0u64;
+                    let r = self.transport.send_with_progress(&http, &mut |bytes| {
+                        for data in lines.push(bytes) {
+                            if crate::sse::delta_text(&data).is_some_and(|t| !t.is_empty()) {
+                                pieces += 1;
+                                progress(pieces);
+                            }
+                        }
+                    });
+                    progress(0);
+                    r
+                }
+                _ => self.transport.send(&http),
+            };
             let (retryable, wait_hint, err, outcome) = match result {
                 Ok(resp) if (200..300).contains(&resp.status) => {
                     return match self.provider.parse(&resp) {
                         Ok(r) => {
-                            self.audit(&http.body, r.usage, redactions, "ok")?;
+                            self.audit(req, &http.body, r.usage, redactions, "ok")?;
                             Ok(r)
                         }
                         Err(e) => {
                             self.audit(
+                                req,
                                 &http.body,
                                 Usage::default(),
                                 redactions,
@@ -214,6 +268,7 @@ impl Client {
                 }
                 Ok(resp) if self.provider.degrade(&resp) => {
                     self.audit(
+                        req,
                         &http.body,
                         Usage::default(),
                         redactions,
@@ -248,7 +303,7 @@ impl Client {
                     (retryable, None, LlmError::Transport(e), outcome)
                 }
             };
-            self.audit(&http.body, Usage::default(), redactions, &outcome)?;
+            self.audit(req, &http.body, Usage::default(), redactions, &outcome)?;
             if !retryable || attempt >= self.retry.max_retries {
                 return Err(err);
             }

@@ -212,6 +212,8 @@ fn run_chunk(
         max_tokens: opts.max_tokens,
         temperature: opts.temperature,
         json_schema: Some(answer_schema()),
+        images: Vec::new(),
+        stream: false,
     };
     let label = &chunk.label;
     let first = match client.complete(&req, redactor.count) {

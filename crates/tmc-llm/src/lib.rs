@@ -16,14 +16,16 @@ pub mod privacy;
 pub mod prompt;
 pub mod provider;
 pub mod redact;
+pub mod sse;
 pub mod transport;
+pub mod vision;
 
 pub use client::Client;
 pub use config::{LlmConfig, Overrides, Settings};
 pub use copilot::{CopilotInput, CopilotOptions, Outcome, PromptMode, run};
 pub use error::{LlmError, TransportError};
 pub use prompt::{Prompts, RetrievedChunk};
-pub use provider::{ProviderKind, Usage};
+pub use provider::{ImageInput, ProviderKind, Usage};
 
 /// Loads CWE ids from MITRE's view CSV (`CWE-ID` first column, e.g. `shared/kb/cwe/1000.csv`),
 /// for the invented-CWE check. Kept here as a pure parser over text; the caller reads the file.

@@ -40,6 +40,11 @@ const FILES: &[(&str, &str)] = &[
         "guidance-api.md",
         include_str!("../../../prompts/guidance-api.md"),
     ),
+    ("vision.md", include_str!("../../../prompts/vision.md")),
+    (
+        "vision-repair.md",
+        include_str!("../../../prompts/vision-repair.md"),
+    ),
 ];
 
 /// Major version of the prompt set; the digest part changes with any edit to a template.

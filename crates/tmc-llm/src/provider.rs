@@ -60,6 +60,89 @@ pub struct ChatRequest {
     pub temperature: f32,
     /// JSON Schema for structured output, used where the API supports it.
     pub json_schema: Option<serde_json::Value>,
+    /// Images attached to the first user message (diagram import); empty for text calls.
+    pub images: Vec<ImageInput>,
+    /// Ask for a server-sent-event answer. Set by [`crate::client::Client`] (not by callers) so
+    /// only providers that can stream are asked to; the assembled response is the same.
+    pub stream: bool,
+}
+
+/// Largest image sent: Anthropic's per-image limit (5 MB); Bedrock caps at 3.75 MB and says so
+/// in its own error, which is reported as is.
+pub const MAX_IMAGE_BYTES: usize = 5 * 1024 * 1024;
+
+/// A PNG or JPEG, checked by its magic bytes rather than its file name so a renamed file of
+/// another kind is refused before any bytes leave the machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInput {
+    /// `image/png` or `image/jpeg`.
+    pub media_type: &'static str,
+    pub data: Vec<u8>,
+}
+
+impl ImageInput {
+    pub fn from_bytes(data: Vec<u8>) -> Result<ImageInput, LlmError> {
+        if data.len() > MAX_IMAGE_BYTES {
+            return Err(LlmError::Config(format!(
+                "the image has {} bytes; at most {MAX_IMAGE_BYTES} are sent to a model",
+                data.len()
+            )));
+        }
+        let media_type = if data.starts_with(b"\x89PNG\r\n\x1a\n") {
+            "image/png"
+        } else if data.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            "image/jpeg"
+        } else {
+            return Err(LlmError::Config(
+                "the image is neither PNG nor JPEG (checked by its first bytes)".into(),
+            ));
+        };
+        Ok(ImageInput { media_type, data })
+    }
+
+    /// `png` or `jpeg`, the names Bedrock's `format` field uses.
+    pub fn format(&self) -> &'static str {
+        self.media_type.trim_start_matches("image/")
+    }
+
+    pub fn base64(&self) -> String {
+        base64_encode(&self.data)
+    }
+}
+
+/// Standard base64 with padding; a dozen lines do not justify another dependency.
+pub fn base64_encode(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for c in data.chunks(3) {
+        let b = [
+            c[0],
+            c.get(1).copied().unwrap_or(0),
+            c.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        out.push(T[(n >> 18) as usize & 63] as char);
+        out.push(T[(n >> 12) as usize & 63] as char);
+        out.push(if c.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if c.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
+    }
+    out
+}
+
+/// Index of the message that carries the images: the first user message.
+fn image_slot(req: &ChatRequest) -> Option<usize> {
+    if req.images.is_empty() {
+        return None;
+    }
+    req.messages.iter().position(|m| m.role == Role::User)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -98,6 +181,11 @@ pub trait Provider: Send + Sync {
     /// repeated at once.
     fn degrade(&self, _resp: &HttpResponse) -> bool {
         false
+    }
+    /// Whether the provider can answer as server-sent events (Bedrock's ConverseStream uses
+    /// AWS's binary event-stream framing, which is not implemented).
+    fn supports_stream(&self) -> bool {
+        self.kind() != ProviderKind::Bedrock
     }
 }
 
@@ -201,8 +289,19 @@ impl Provider for OpenAi {
     }
     fn build(&self, req: &ChatRequest) -> Result<HttpRequest, LlmError> {
         let mut messages = vec![json!({"role": "system", "content": req.system})];
-        for m in &req.messages {
-            messages.push(json!({"role": m.role, "content": m.content}));
+        let slot = image_slot(req);
+        for (i, m) in req.messages.iter().enumerate() {
+            if Some(i) == slot {
+                let mut parts = vec![json!({"type": "text", "text": m.content})];
+                for img in &req.images {
+                    parts.push(json!({"type": "image_url", "image_url": {
+                        "url": format!("data:{};base64,{}", img.media_type, img.base64())
+                    }}));
+                }
+                messages.push(json!({"role": m.role, "content": parts}));
+            } else {
+                messages.push(json!({"role": m.role, "content": m.content}));
+            }
         }
         let mut body = json!({
             "model": self.model,
@@ -210,6 +309,10 @@ impl Provider for OpenAi {
             "max_tokens": req.max_tokens,
             "temperature": req.temperature,
         });
+        if req.stream {
+            body["stream"] = json!(true);
+            body["stream_options"] = json!({"include_usage": true});
+        }
         match (&req.json_schema, self.level()) {
             (Some(schema), 0) => {
                 body["response_format"] = json!({
@@ -234,6 +337,9 @@ impl Provider for OpenAi {
         })
     }
     fn parse(&self, resp: &HttpResponse) -> Result<ChatResponse, LlmError> {
+        if crate::sse::is_event_stream(resp) {
+            return crate::sse::parse_openai(resp).map_err(|m| protocol(self.kind(), m));
+        }
         let r: OaResponse = parse_json(self.kind(), resp)?;
         let choice = r
             .choices
@@ -311,18 +417,39 @@ impl Provider for Anthropic {
         format!("{}/v1/messages", self.base_url.trim_end_matches('/'))
     }
     fn build(&self, req: &ChatRequest) -> Result<HttpRequest, LlmError> {
+        let slot = image_slot(req);
         let messages: Vec<serde_json::Value> = req
             .messages
             .iter()
-            .map(|m| json!({"role": m.role, "content": m.content}))
+            .enumerate()
+            .map(|(i, m)| {
+                if Some(i) != slot {
+                    return json!({"role": m.role, "content": m.content});
+                }
+                // Images before the text, as Anthropic recommends.
+                let mut blocks: Vec<serde_json::Value> = req
+                    .images
+                    .iter()
+                    .map(|img| {
+                        json!({"type": "image", "source": {
+                            "type": "base64", "media_type": img.media_type, "data": img.base64()
+                        }})
+                    })
+                    .collect();
+                blocks.push(json!({"type": "text", "text": m.content}));
+                json!({"role": m.role, "content": blocks})
+            })
             .collect();
-        let body = json!({
+        let mut body = json!({
             "model": self.model,
             "max_tokens": req.max_tokens,
             "temperature": req.temperature,
             "system": req.system,
             "messages": messages,
         });
+        if req.stream {
+            body["stream"] = json!(true);
+        }
         Ok(HttpRequest {
             method: "POST".into(),
             url: self.endpoint(),
@@ -335,6 +462,9 @@ impl Provider for Anthropic {
         })
     }
     fn parse(&self, resp: &HttpResponse) -> Result<ChatResponse, LlmError> {
+        if crate::sse::is_event_stream(resp) {
+            return crate::sse::parse_anthropic(resp).map_err(|m| protocol(self.kind(), m));
+        }
         let r: AnResponse = parse_json(self.kind(), resp)?;
         let text: String = r
             .content
@@ -525,10 +655,23 @@ impl Provider for Bedrock {
         )
     }
     fn build(&self, req: &ChatRequest) -> Result<HttpRequest, LlmError> {
+        let slot = image_slot(req);
         let messages: Vec<serde_json::Value> = req
             .messages
             .iter()
-            .map(|m| json!({"role": m.role, "content": [{"text": m.content}]}))
+            .enumerate()
+            .map(|(i, m)| {
+                let mut blocks: Vec<serde_json::Value> = Vec::new();
+                if Some(i) == slot {
+                    for img in &req.images {
+                        blocks.push(json!({"image": {
+                            "format": img.format(), "source": {"bytes": img.base64()}
+                        }}));
+                    }
+                }
+                blocks.push(json!({"text": m.content}));
+                json!({"role": m.role, "content": blocks})
+            })
             .collect();
         let body = json!({
             "system": [{"text": req.system}],
@@ -644,6 +787,17 @@ mod tests {
         let dev = parse_credentials_file(text, "dev");
         assert_eq!(dev.and_then(|c| c.session_token).as_deref(), Some("E"));
         assert!(parse_credentials_file(text, "none").is_none());
+        assert_eq!(base64_encode(b"Man"), "TWFu");
+        assert_eq!(base64_encode(b"Ma"), "TWE=");
+        assert_eq!(base64_encode(b"M"), "TQ==");
+        assert_eq!(base64_encode(b""), "");
+        assert!(ImageInput::from_bytes(b"GIF89a".to_vec()).is_err());
+        assert_eq!(
+            ImageInput::from_bytes(vec![0xFF, 0xD8, 0xFF, 0xE0])
+                .map(|i| i.format())
+                .ok(),
+            Some("jpeg")
+        );
         assert_eq!(
             encode_segment("anthropic.claude-3:0"),
             "anthropic.claude-3%3A0"

@@ -37,6 +37,17 @@ impl HttpResponse {
 /// host the privacy policy never checked.
 pub trait Transport: Send + Sync {
     fn send(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError>;
+    /// Like [`Transport::send`], also handing the body to `on_bytes` as it arrives, for progress
+    /// on streamed answers. The default (scripted transports) hands over the whole body at once.
+    fn send_with_progress(
+        &self,
+        request: &HttpRequest,
+        on_bytes: &mut dyn FnMut(&[u8]),
+    ) -> Result<HttpResponse, TransportError> {
+        let resp = self.send(request)?;
+        on_bytes(&resp.body);
+        Ok(resp)
+    }
 }
 
 /// Largest response body read; model answers are small, a bigger body is a broken server.
@@ -69,6 +80,15 @@ impl UreqTransport {
 
 impl Transport for UreqTransport {
     fn send(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+        self.send_with_progress(request, &mut |_| {})
+    }
+
+    fn send_with_progress(
+        &self,
+        request: &HttpRequest,
+        on_bytes: &mut dyn FnMut(&[u8]),
+    ) -> Result<HttpResponse, TransportError> {
+        use std::io::Read;
         let started = Instant::now();
         let mut builder = ureq::http::Request::builder()
             .method(request.method.as_str())
@@ -104,12 +124,23 @@ impl Transport for UreqTransport {
                 )
             })
             .collect();
-        let body = resp
+        let mut reader = resp
             .into_body()
             .into_with_config()
             .limit(MAX_RESPONSE_BYTES)
-            .read_to_vec()
-            .map_err(map_err)?;
+            .reader();
+        let mut body = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(map_err(ureq::Error::Io(e))),
+            };
+            on_bytes(&buf[..n]);
+            body.extend_from_slice(&buf[..n]);
+        }
         if started.elapsed() > self.timeout {
             return Err(TransportError::Timeout(started.elapsed().as_millis()));
         }

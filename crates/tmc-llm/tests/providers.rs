@@ -32,6 +32,8 @@ fn request() -> ChatRequest {
         max_tokens: 64,
         temperature: 0.0,
         json_schema: Some(tmc_llm::output::answer_schema()),
+        images: Vec::new(),
+        stream: false,
     }
 }
 

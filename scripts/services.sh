@@ -1,0 +1,31 @@
+# Sourced (not executed) by scripts/test.sh and .ci/run: starts the real servers the tests use,
+# from ../shared/scripts, unless they already answer, and exports their endpoints:
+#   TMC_TEST_LLM_URL  local model (SmolLM2 via llama.cpp, OpenAI-compatible; first start ~8 min)
+#   TMC_TEST_PG_URL   PostgreSQL 18 + pgvector (first start ~20 s)
+#   TMC_TEST_S3_URL   S3-compatible server checking SigV4 (first start ~3 min compile)
+# A server that cannot start leaves its variable unset; its tests then print SKIPPED.
+_tmc_shared="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/shared"
+_tmc_up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if [ -d "$_tmc_shared/scripts" ]; then
+  if [ -z "${TMC_TEST_LLM_URL:-}" ]; then
+    if _tmc_up 58080; then export TMC_TEST_LLM_URL="http://127.0.0.1:58080/v1"
+    elif url="$(bash "$_tmc_shared/scripts/start-llm.sh")"; then export TMC_TEST_LLM_URL="$url"
+    else echo "warning: local model did not start" >&2; fi
+  fi
+  if [ -z "${TMC_TEST_PG_URL:-}" ]; then
+    # initdb runs as an unprivileged user, who cannot enter root's home: keep the install in a
+    # directory that user can read.
+    mkdir -p /var/tmp/tmc-services && chmod 755 /var/tmp/tmc-services
+    if _tmc_up 55433; then export TMC_TEST_PG_URL="postgres://postgres@127.0.0.1:55433/tmc"
+    elif url="$(TMC_SERVICES=/var/tmp/tmc-services bash "$_tmc_shared/scripts/start-postgres.sh")"; then export TMC_TEST_PG_URL="$url"
+    else echo "warning: PostgreSQL did not start" >&2; fi
+  fi
+  if [ -z "${TMC_TEST_S3_URL:-}" ]; then
+    if _tmc_up 59001; then export TMC_TEST_S3_URL="http://127.0.0.1:59001"
+    elif url="$(bash "$_tmc_shared/scripts/start-s3.sh")"; then export TMC_TEST_S3_URL="$url"
+    else echo "warning: S3 server did not start" >&2; fi
+  fi
+else
+  echo "warning: $_tmc_shared not found; tests that need real servers will be skipped" >&2
+fi
+unset _tmc_shared
