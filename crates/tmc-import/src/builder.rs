@@ -987,32 +987,8 @@ impl Builder {
         technology: Technology,
     ) {
         self.model.components.push(Component {
-            id: id.to_string(),
-            name,
             description,
-            kind,
-            technology,
-            trust_zone: None,
-            internet_facing: None,
-            in_scope: true,
-            custom_developed: None,
-            authentication: None,
-            authorization: None,
-            input_validation: None,
-            output_encoding: None,
-            encryption_at_rest: None,
-            logging: None,
-            hardening: None,
-            rate_limiting: None,
-            backups: None,
-            multi_tenant: None,
-            secrets: None,
-            runs_untrusted_code: None,
-            public_access: None,
-            model: None,
-            device: None,
-            tags: Vec::new(),
-            notes: None,
+            ..Component::new(id.to_string(), name, kind, technology)
         });
     }
 

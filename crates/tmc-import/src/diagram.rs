@@ -335,32 +335,8 @@ impl Diagram {
 
 fn component(id: String, node: &Node) -> Component {
     Component {
-        id,
-        name: node.name.clone(),
         description: node.description.clone(),
-        kind: node.kind,
-        technology: node.technology,
-        trust_zone: None,
-        internet_facing: None,
-        in_scope: true,
-        custom_developed: None,
-        authentication: None,
-        authorization: None,
-        input_validation: None,
-        output_encoding: None,
-        encryption_at_rest: None,
-        logging: None,
-        hardening: None,
-        rate_limiting: None,
-        backups: None,
-        multi_tenant: None,
-        secrets: None,
-        runs_untrusted_code: None,
-        public_access: None,
-        model: None,
-        device: None,
-        tags: Vec::new(),
-        notes: None,
+        ..Component::new(id, node.name.clone(), node.kind, node.technology)
     }
 }
 

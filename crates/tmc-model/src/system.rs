@@ -786,6 +786,39 @@ impl SystemModel {
 }
 
 impl Component {
+    /// A component with every security attribute undeclared: what an importer knows when a
+    /// diagram gives only a box, a label and a shape.
+    pub fn new(id: String, name: String, kind: ElementKind, technology: Technology) -> Component {
+        Component {
+            id,
+            name,
+            description: None,
+            kind,
+            technology,
+            trust_zone: None,
+            internet_facing: None,
+            in_scope: true,
+            custom_developed: None,
+            authentication: None,
+            authorization: None,
+            input_validation: None,
+            output_encoding: None,
+            encryption_at_rest: None,
+            logging: None,
+            hardening: None,
+            rate_limiting: None,
+            backups: None,
+            multi_tenant: None,
+            secrets: None,
+            runs_untrusted_code: None,
+            public_access: None,
+            model: None,
+            device: None,
+            tags: Vec::new(),
+            notes: None,
+        }
+    }
+
     /// The declared trust zone or the default for the element kind.
     pub fn effective_trust_zone(&self) -> TrustZone {
         self.trust_zone.unwrap_or(match self.kind {
