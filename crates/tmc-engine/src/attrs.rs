@@ -704,10 +704,35 @@ fn compare(a: &Value, op: CmpOp, b: &Value) -> bool {
         CmpOp::Contains => match a {
             Value::List(items) => items.iter().any(|x| equal(x, b)),
             Value::Str(s) => match b {
-                Value::Str(t) => s.to_lowercase().contains(&t.to_lowercase()),
+                Value::Str(t) => contains_ignore_case(s, t),
                 _ => false,
             },
             _ => false,
         },
+    }
+}
+
+/// Case-insensitive substring test without allocating: rules test names and descriptions this
+/// way on every element, so lower-casing copies would dominate a large draft. ASCII letters fold;
+/// other characters must match exactly (rule literals are ASCII keywords).
+fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    if n.is_empty() {
+        return true;
+    }
+    h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_ignore_case;
+
+    #[test]
+    fn substring_ignores_ascii_case() {
+        assert!(contains_ignore_case("Internal ADMIN console", "admin"));
+        assert!(contains_ignore_case("Back office", "OFFICE"));
+        assert!(!contains_ignore_case("Adm in", "admin"));
+        assert!(contains_ignore_case("x", ""));
+        assert!(!contains_ignore_case("", "a"));
     }
 }
