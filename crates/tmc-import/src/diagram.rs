@@ -13,7 +13,7 @@ use tmc_model::{
     Technology, TrustBoundary,
 };
 
-use crate::{ImportError, ImportNote, ImportResult, MAX_IMPORT_BYTES};
+use crate::{ImportError, ImportNote, ImportResult};
 
 /// Most nodes a diagram may have; far above any hand-drawn diagram, low enough that the
 /// quadratic containment checks stay fast on hostile input.
@@ -82,29 +82,8 @@ pub(crate) struct Diagram {
     pub notes: Vec<String>,
 }
 
-/// Rejects oversized input before any parsing work.
-pub(crate) fn check_size(format: &'static str, bytes: &[u8]) -> Result<(), ImportError> {
-    if bytes.len() > MAX_IMPORT_BYTES {
-        return Err(ImportError::TooLarge {
-            format,
-            size: bytes.len(),
-            limit: MAX_IMPORT_BYTES,
-        });
-    }
-    Ok(())
-}
-
-pub(crate) fn malformed(
-    format: &'static str,
-    location: impl Into<String>,
-    message: impl Into<String>,
-) -> ImportError {
-    ImportError::Malformed {
-        format,
-        location: location.into(),
-        message: message.into(),
-    }
-}
+/// The size check and error constructor are shared with the threat-model importers.
+pub(crate) use crate::builder::{check_size, malformed};
 
 /// Input as UTF-8 text without a byte-order mark; text formats are UTF-8 by definition.
 pub(crate) fn utf8_text<'a>(format: &'static str, bytes: &'a [u8]) -> Result<&'a str, ImportError> {

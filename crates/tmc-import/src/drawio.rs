@@ -38,7 +38,7 @@ const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 /// Imports a draw.io document in any of its four encodings. Never panics; anything it cannot
 /// read is an [`ImportError::Malformed`] naming where and what was expected.
 pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
-    check_size(FORMAT, bytes)?;
+    check_size(bytes, FORMAT)?;
     let text = if bytes.starts_with(PNG_SIGNATURE) {
         mxfile_from_png(bytes)?
     } else {

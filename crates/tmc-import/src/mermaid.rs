@@ -23,7 +23,7 @@ const FORMAT: &str = "Mermaid";
 /// Imports a Mermaid flowchart. Never panics; input it cannot read is an
 /// [`ImportError::Malformed`] with the line and column.
 pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
-    check_size(FORMAT, bytes)?;
+    check_size(bytes, FORMAT)?;
     let text = diagram::utf8_text(FORMAT, bytes)?;
     let mut parser = Parser::default();
     parser.run(text)?;

@@ -25,7 +25,7 @@ const MAX_LISTED_UNKNOWN: usize = 20;
 /// Imports a PlantUML component/deployment diagram. Never panics; input it cannot read is an
 /// [`ImportError::Malformed`] with the line.
 pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
-    check_size(FORMAT, bytes)?;
+    check_size(bytes, FORMAT)?;
     let text = diagram::utf8_text(FORMAT, bytes)?;
     let mut parser = Parser::default();
     parser.run(&strip_block_comments(text))?;
