@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::audit::{AuditEvent, AuditLog, current_user, hex, now_rfc3339};
 use crate::error::{LlmError, TransportError};
 use crate::privacy::{PrivacyMode, check_endpoint};
-use crate::provider::{ChatRequest, ChatResponse, Provider, Usage};
+use crate::provider::{ChatRequest, ChatResponse, Provider, StreamFormat, Usage};
 use crate::transport::{HttpResponse, Transport};
 
 /// Retry behaviour.
@@ -232,14 +232,12 @@ impl Client {
             let http = self.provider.build(req)?;
             let result = match (&self.progress, req.stream) {
                 (Some(progress), true) => {
-                    let mut lines = crate::sse::SseLines::default();
+                    let mut counter = PieceCounter::new(self.provider.stream_format());
                     let mut pieces = 0u64;
                     let r = self.transport.send_with_progress(&http, &mut |bytes| {
-                        for data in lines.push(bytes) {
-                            if crate::sse::delta_text(&data).is_some_and(|t| !t.is_empty()) {
-                                pieces += 1;
-                                progress(pieces);
-                            }
+                        for _ in 0..counter.push(bytes) {
+                            pieces += 1;
+                            progress(pieces);
                         }
                     });
                     progress(0);
@@ -249,22 +247,30 @@ impl Client {
             };
             let (retryable, wait_hint, err, outcome) = match result {
                 Ok(resp) if (200..300).contains(&resp.status) => {
-                    return match self.provider.parse(&resp) {
+                    match self.provider.parse(&resp) {
                         Ok(r) => {
                             self.audit(req, &http.body, r.usage, redactions, "ok")?;
-                            Ok(r)
+                            return Ok(r);
+                        }
+                        // An error inside a streamed 2xx answer (Bedrock's throttlingException)
+                        // is what a 429 or 5xx would have been before the stream started.
+                        Err(
+                            e @ LlmError::StreamException {
+                                retryable: true, ..
+                            },
+                        ) => {
+                            let outcome = stream_outcome(&e);
+                            (true, None, e, outcome)
                         }
                         Err(e) => {
-                            self.audit(
-                                req,
-                                &http.body,
-                                Usage::default(),
-                                redactions,
-                                "unreadable response",
-                            )?;
-                            Err(e)
+                            let outcome = match &e {
+                                LlmError::StreamException { .. } => stream_outcome(&e),
+                                _ => "unreadable response".to_string(),
+                            };
+                            self.audit(req, &http.body, Usage::default(), redactions, &outcome)?;
+                            return Err(e);
                         }
-                    };
+                    }
                 }
                 Ok(resp) if self.provider.degrade(&resp) => {
                     self.audit(
@@ -309,6 +315,48 @@ impl Client {
             }
             attempt += 1;
             (self.sleep)(self.retry.delay(attempt, wait_hint));
+        }
+    }
+}
+
+/// The audit outcome of an in-stream error: its exception name, so throttling shows in the log.
+fn stream_outcome(e: &LlmError) -> String {
+    match e {
+        LlmError::StreamException { exception, .. } => format!("stream exception {exception}"),
+        _ => "unreadable response".into(),
+    }
+}
+
+/// Counts the non-empty text pieces of a streamed body as its bytes arrive, in either framing.
+/// Only for the progress line: a decoding error stops the counting and is reported by the
+/// provider's `parse` of the complete body, which sees the same bytes.
+enum PieceCounter {
+    Sse(crate::sse::SseLines),
+    AwsEventStream(crate::eventstream::Decoder),
+}
+
+impl PieceCounter {
+    fn new(format: StreamFormat) -> PieceCounter {
+        match format {
+            StreamFormat::Sse => PieceCounter::Sse(Default::default()),
+            StreamFormat::AwsEventStream => PieceCounter::AwsEventStream(Default::default()),
+        }
+    }
+
+    /// The number of text pieces completed by `bytes`.
+    fn push(&mut self, bytes: &[u8]) -> usize {
+        match self {
+            PieceCounter::Sse(lines) => lines
+                .push(bytes)
+                .iter()
+                .filter(|d| crate::sse::delta_text(d).is_some_and(|t| !t.is_empty()))
+                .count(),
+            PieceCounter::AwsEventStream(decoder) => decoder
+                .push(bytes)
+                .unwrap_or_default()
+                .iter()
+                .filter(|m| crate::eventstream::delta_text(m).is_some_and(|t| !t.is_empty()))
+                .count(),
         }
     }
 }

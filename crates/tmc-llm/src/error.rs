@@ -24,6 +24,16 @@ pub enum LlmError {
     /// The provider's envelope (not the model's text) could not be read.
     #[error("{provider} sent a response that is not in its API format: {message}")]
     Protocol { provider: String, message: String },
+    /// An error the provider sent inside a 2xx streamed answer (Bedrock's `:exception-type`
+    /// messages), after the HTTP status could no longer say so. `retryable` matches what the
+    /// same error gets as an HTTP status (throttling and 5xx-class errors are retried).
+    #[error("{provider} reported {exception} in the stream: {message}")]
+    StreamException {
+        provider: String,
+        exception: String,
+        message: String,
+        retryable: bool,
+    },
     /// The model's text was not a usable threat list, even after the repair round.
     #[error("the model's answer was unusable after one repair round: {0}")]
     Unusable(String),

@@ -10,6 +10,7 @@ pub mod client;
 pub mod config;
 pub mod copilot;
 pub mod error;
+pub mod eventstream;
 pub mod merge;
 pub mod output;
 pub mod privacy;

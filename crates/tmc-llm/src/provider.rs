@@ -62,8 +62,9 @@ pub struct ChatRequest {
     pub json_schema: Option<serde_json::Value>,
     /// Images attached to the first user message (diagram import); empty for text calls.
     pub images: Vec<ImageInput>,
-    /// Ask for a server-sent-event answer. Set by [`crate::client::Client`] (not by callers) so
-    /// only providers that can stream are asked to; the assembled response is the same.
+    /// Ask for a streamed answer (server-sent events; Bedrock's binary event stream). Set by
+    /// [`crate::client::Client`] (not by callers) so only providers that can stream are asked
+    /// to; the assembled response is the same.
     pub stream: bool,
 }
 
@@ -182,11 +183,25 @@ pub trait Provider: Send + Sync {
     fn degrade(&self, _resp: &HttpResponse) -> bool {
         false
     }
-    /// Whether the provider can answer as server-sent events (Bedrock's ConverseStream uses
-    /// AWS's binary event-stream framing, which is not implemented).
+    /// Whether the provider can stream its answer. All three can; the hook stays so a provider
+    /// added later can opt out until its stream format is implemented.
     fn supports_stream(&self) -> bool {
-        self.kind() != ProviderKind::Bedrock
+        true
     }
+    /// How a streamed body is framed, so the client can count text pieces for the progress
+    /// line while the bytes arrive.
+    fn stream_format(&self) -> StreamFormat {
+        StreamFormat::Sse
+    }
+}
+
+/// The framing of a streamed answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamFormat {
+    /// Server-sent events (`text/event-stream`): OpenAI-compatible servers and Anthropic.
+    Sse,
+    /// AWS's binary event stream (`application/vnd.amazon.eventstream`): Bedrock ConverseStream.
+    AwsEventStream,
 }
 
 fn protocol(kind: ProviderKind, message: impl Into<String>) -> LlmError {
@@ -577,7 +592,9 @@ pub fn parse_credentials_file(text: &str, profile: &str) -> Option<AwsCredential
     })
 }
 
-/// Amazon Bedrock Converse API, signed with SigV4 (service `bedrock`).
+/// Amazon Bedrock Converse API, signed with SigV4 (service `bedrock`). A streamed request goes
+/// to `converse-stream` with the same body and is answered in AWS's binary event stream
+/// ([`crate::eventstream`]).
 #[derive(Debug, Clone)]
 pub struct Bedrock {
     pub region: String,
@@ -644,6 +661,9 @@ impl Provider for Bedrock {
     fn kind(&self) -> ProviderKind {
         ProviderKind::Bedrock
     }
+    fn stream_format(&self) -> StreamFormat {
+        StreamFormat::AwsEventStream
+    }
     fn model(&self) -> &str {
         &self.model
     }
@@ -679,7 +699,17 @@ impl Provider for Bedrock {
             "inferenceConfig": {"maxTokens": req.max_tokens, "temperature": req.temperature},
         });
         let body = to_json(self.kind(), &body)?;
-        let url = self.endpoint();
+        // Same host as `endpoint()` (which the privacy check and the audit log see); only the
+        // operation differs.
+        let url = if req.stream {
+            format!(
+                "{}/model/{}/converse-stream",
+                self.base(),
+                encode_segment(&self.model)
+            )
+        } else {
+            self.endpoint()
+        };
         let headers = sign_sigv4(
             &url,
             &body,
@@ -696,6 +726,13 @@ impl Provider for Bedrock {
         })
     }
     fn parse(&self, resp: &HttpResponse) -> Result<ChatResponse, LlmError> {
+        let binary = resp.header("content-type").is_some_and(|v| {
+            v.to_ascii_lowercase()
+                .contains(crate::eventstream::CONTENT_TYPE)
+        });
+        if binary || crate::eventstream::starts_with_prelude(&resp.body) {
+            return crate::eventstream::parse_converse_stream(&resp.body);
+        }
         let r: BrResponse = parse_json(self.kind(), resp)?;
         Ok(ChatResponse {
             text: r
