@@ -35,7 +35,7 @@ pub struct EvalArgs {
     /// Compare the last lines of two --save files: A then B.
     #[arg(long, num_args = 2, value_names = ["A", "B"])]
     compare: Option<Vec<PathBuf>>,
-    /// Provider for modes `llm` and `prompt-only`.
+    /// Provider for modes `llm`, `rules+kb+llm` and `prompt-only`.
     #[command(flatten)]
     pub llm: crate::llm_cmd::ProviderArgs,
     /// Set by main from tmc.toml and the data directory.
@@ -43,8 +43,8 @@ pub struct EvalArgs {
     pub llm_context: Box<crate::llm_cmd::EvalContext>,
 }
 
-/// Drafting modes. Only `rules` exists today; the others are named so that scripts and the
-/// progression table can refer to them, and they fail clearly until their issue lands.
+/// Drafting modes, from the offline engine alone to the full copilot; the ablations
+/// (`llm`, `prompt-only`) show what each part adds.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
 pub enum Mode {
     /// The offline rule engine.
@@ -55,7 +55,8 @@ pub enum Mode {
     RulesKb,
     /// A language model alone, with the full prompt (needs --provider).
     Llm,
-    /// Rules + knowledge base + language model (not built yet).
+    /// Rules + knowledge base + language model: the rules+kb draft is the baseline, and the
+    /// prompt carries passages retrieved from the other benchmark systems.
     #[value(name = "rules+kb+llm")]
     RulesKbLlm,
     /// Ablation: a language model with only the product description (needs --provider).
@@ -64,6 +65,14 @@ pub enum Mode {
 }
 
 impl Mode {
+    fn uses_kb(self) -> bool {
+        matches!(self, Mode::RulesKb | Mode::RulesKbLlm)
+    }
+
+    fn uses_model(self) -> bool {
+        matches!(self, Mode::Llm | Mode::RulesKbLlm | Mode::PromptOnly)
+    }
+
     fn name(self) -> &'static str {
         match self {
             Mode::Rules => "rules",
@@ -89,35 +98,25 @@ pub fn run(args: EvalArgs, rules: &tmc_engine::RuleSet, quiet: bool) -> Result<(
     if let Some(name) = &args.calibrate {
         return calibrate(name, &args.bench, args.format);
     }
-    if !matches!(
-        args.mode,
-        Mode::Rules | Mode::RulesKb | Mode::Llm | Mode::PromptOnly
-    ) {
-        eprintln!(
-            "mode `{}` is not available yet: it arrives with the knowledge-base and model-provider work; use `--mode rules`",
-            args.mode.name()
-        );
-        return Err(Exit(2).into());
-    }
     let refs = load_references(&args.bench)
         .with_context(|| format!("loading the benchmark at {}", args.bench.display()))?;
     let sim = StructuredSimilarity::new(LexicalSimilarity::from_corpus(
         refs.iter().map(reference_text),
     ));
     let groups = group_by_system(&refs);
-    let kb = if args.mode == Mode::RulesKb {
+    let kb = if args.mode.uses_kb() {
         Some(bench_kb(&args.bench)?)
     } else {
         None
     };
-    if matches!(args.mode, Mode::Llm | Mode::PromptOnly) && !args.llm.active() {
+    if args.mode.uses_model() && !args.llm.active() {
         eprintln!(
             "mode `{}` needs a language model: add --provider openai|anthropic|bedrock (or --llm / --llm-profile NAME with tmc.toml)",
             args.mode.name()
         );
         return Err(Exit(2).into());
     }
-    let copilot = if matches!(args.mode, Mode::Llm | Mode::PromptOnly) {
+    let copilot = if args.mode.uses_model() {
         Some(crate::llm_cmd::eval_copilot(
             &args.llm,
             &args.llm_context,
@@ -134,16 +133,14 @@ pub fn run(args: EvalArgs, rules: &tmc_engine::RuleSet, quiet: bool) -> Result<(
         {
             continue;
         }
-        let drafted = match &copilot {
-            Some(c) => crate::llm_cmd::eval_draft(
-                c,
-                &args.bench,
-                system_refs,
-                rules,
-                args.mode == Mode::PromptOnly,
-            ),
-            None => draft_system(&args.bench, system_refs, rules, kb.as_ref()),
-        };
+        let drafted = draft_system(
+            &args.bench,
+            system_refs,
+            rules,
+            args.mode,
+            kb.as_ref(),
+            copilot.as_ref(),
+        );
         match drafted {
             Ok(threats) => scores.push(score_system(&threats, system_refs, &sim)),
             Err(reason) => skipped.push((system.clone(), reason)),
@@ -171,19 +168,23 @@ pub fn run(args: EvalArgs, rules: &tmc_engine::RuleSet, quiet: bool) -> Result<(
     Ok(())
 }
 
-/// Imports the system's input and drafts it. The reference threats that come along with the
-/// import are dropped here: the draft must not see the answers.
+/// Imports the system's input and drafts it in `mode`. The reference threats that come
+/// along with the import are dropped here: the draft must not see the answers. With a
+/// knowledge base, the scored system's own source is excluded (leave-one-system-out).
 fn draft_system(
     bench: &Path,
     refs: &[ReferenceThreat],
     rules: &tmc_engine::RuleSet,
+    mode: Mode,
     kb: Option<&tmc_kb::KnowledgeBase>,
+    copilot: Option<&crate::llm_cmd::Copilot>,
 ) -> std::result::Result<Vec<tmc_model::Threat>, String> {
     let Some(first) = refs.first() else {
         return Err("no references".into());
     };
-    let path = bench.join("sources").join(&first.source_file);
-    if first.source_file.ends_with(".xls") {
+    let source = first.source_file.as_str();
+    let path = bench.join("sources").join(source);
+    if source.ends_with(".xls") {
         return Err(
             "its architecture is only prose and a picture (README + PNG); no importer reads it"
                 .into(),
@@ -191,18 +192,47 @@ fn draft_system(
     }
     let bytes =
         crate::read_bounded(&path, tmc_import::MAX_IMPORT_BYTES).map_err(|e| format!("{e:#}"))?;
-    let imported =
-        tmc_import::import(&bytes, &first.source_file, None).map_err(|e| e.to_string())?;
-    let mut draft = tmc_engine::draft(&imported.model, rules, &tmc_engine::DraftOptions::default());
+    let imported = tmc_import::import(&bytes, source, None).map_err(|e| e.to_string())?;
+    let model = &imported.model;
+    let mut draft = tmc_engine::draft(model, rules, &tmc_engine::DraftOptions::default());
+    let exclude = vec![source.to_string()];
     if let Some(kb) = kb {
         let opts = tmc_kb::augment::AugmentOptions {
-            exclude_sources: vec![first.source_file.clone()],
+            exclude_sources: exclude.clone(),
             ..tmc_kb::augment::AugmentOptions::default()
         };
-        tmc_kb::augment::augment_draft(kb, &imported.model, &mut draft, &opts)
+        tmc_kb::augment::augment_draft(kb, model, &mut draft, &opts)
             .map_err(|e| format!("knowledge base: {e}"))?;
     }
-    Ok(draft.threats)
+    let Some(copilot) = copilot else {
+        return Ok(draft.threats);
+    };
+    let retrieved = match kb {
+        Some(kb) => crate::kb_cmd::prompt_context(kb, model, &exclude)
+            .map_err(|e| format!("knowledge base: {e:#}"))?,
+        None => Vec::new(),
+    };
+    let with_baseline = mode == Mode::RulesKbLlm;
+    if !with_baseline {
+        draft.threats.clear();
+        draft.suppressed.clear();
+    }
+    crate::llm_cmd::eval_draft(
+        copilot,
+        crate::llm_cmd::EvalSystem {
+            model,
+            source,
+            base: draft,
+            show_baseline: with_baseline,
+            retrieved: &retrieved,
+            mode: mode.name(),
+            prompt: if mode == Mode::PromptOnly {
+                tmc_llm::PromptMode::ProductOnly
+            } else {
+                tmc_llm::PromptMode::Full
+            },
+        },
+    )
 }
 
 /// The knowledge base for `rules+kb`: every reviewed model under `<bench>/sources`, in memory,
@@ -244,8 +274,13 @@ pub fn summary_line(report: &EvalReport, mode: Mode) -> String {
         None => format!("{label}: none"),
     };
     format!(
-        "eval summary (mode {}, offline): {} | {}",
+        "eval summary (mode {}, {}): {} | {}",
         mode.name(),
+        if mode.uses_model() {
+            "with a language model"
+        } else {
+            "offline"
+        },
         part("expert", report.expert.as_ref()),
         part("tool baselines", report.tool_baselines.as_ref())
     )

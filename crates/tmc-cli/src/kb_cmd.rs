@@ -109,7 +109,10 @@ pub fn open(data_dir: &Path, cfg: &KbConfig) -> Result<KnowledgeBase> {
         }
     };
     let embedder = match cfg.embeddings.as_ref() {
-        Some(cfg) => Some(cfg.build().context("kb.embeddings in tmc.toml")?),
+        Some(cfg) => Some(
+            cfg.build_with_env(&|k| std::env::var(k).ok())
+                .context("kb.embeddings in tmc.toml")?,
+        ),
         None => None,
     };
     Ok(KnowledgeBase::new(index, embedder))
@@ -327,7 +330,7 @@ pub fn augment(
     data_dir: &Path,
     cfg: &KbConfig,
     quiet: bool,
-) -> Result<()> {
+) -> Result<tmc_kb::KnowledgeBase> {
     let kb = open(data_dir, cfg)?;
     if kb.index.stats()?.chunks == 0 && !quiet {
         eprintln!(
@@ -344,15 +347,36 @@ pub fn augment(
     draft.generator.mode = format!("{}+kb", draft.generator.mode);
     if !quiet {
         eprintln!(
-            "knowledge base ({}): {} threats added from past reviews, {} mitigations given ASVS references",
+            "knowledge base ({}): {} threats added from past reviews, {} lowered by past rejections, {} mitigations given ASVS references",
             report.mode.as_deref().unwrap_or(if kb.embedder.is_some() {
                 "hybrid"
             } else {
                 "bm25"
             }),
             report.threats_added,
+            report.threats_lowered,
             report.mitigations_enriched
         );
     }
-    Ok(())
+    Ok(kb)
+}
+
+/// Passages for the copilot's prompt, converted to the copilot's type (the two crates do not
+/// know each other; the CLI joins them).
+pub fn prompt_context(
+    kb: &tmc_kb::KnowledgeBase,
+    model: &tmc_model::SystemModel,
+    exclude_sources: &[String],
+) -> Result<Vec<tmc_llm::RetrievedChunk>> {
+    let opts = tmc_kb::context::ContextOptions {
+        exclude_sources: exclude_sources.to_vec(),
+        ..tmc_kb::context::ContextOptions::default()
+    };
+    Ok(tmc_kb::context::retrieve_context(kb, model, &opts)?
+        .into_iter()
+        .map(|c| tmc_llm::RetrievedChunk {
+            id: c.id,
+            text: c.text,
+        })
+        .collect())
 }

@@ -199,6 +199,7 @@ pub fn draft(
     data_dir: &Path,
     model: &tmc_model::SystemModel,
     baseline: tmc_model::Draft,
+    retrieved: &[tmc_llm::RetrievedChunk],
     quiet: bool,
 ) -> Result<tmc_model::Draft> {
     let copilot = Copilot::new(args, cfg, data_dir)?;
@@ -211,7 +212,12 @@ pub fn draft(
         }
         (empty, "llm")
     } else {
-        (baseline, "rules+llm")
+        let mode = if baseline.generator.mode.ends_with("+kb") {
+            "rules+kb+llm"
+        } else {
+            "rules+llm"
+        };
+        (baseline, mode)
     };
     if copilot.cwe_ids.is_none() && !quiet {
         eprintln!(
@@ -225,7 +231,7 @@ pub fn draft(
             model,
             baseline: &base,
             show_baseline: !args.llm_only,
-            retrieved: &[],
+            retrieved,
             cwe_ids: copilot.cwe_ids.as_ref(),
         },
         &copilot.options(mode, PromptMode::Full),
@@ -284,52 +290,43 @@ pub struct EvalContext {
     pub data_dir: PathBuf,
 }
 
-/// Drafts one benchmark system with the model alone: `llm` shows the full compact model (no
-/// baseline), `prompt-only` only the product description. The reference threats that come with
-/// the import are dropped: the model must not see the answers.
+/// One benchmark system as the copilot sees it in `tmc eval`.
+pub struct EvalSystem<'a> {
+    pub model: &'a tmc_model::SystemModel,
+    /// The system's source file, for messages.
+    pub source: &'a str,
+    /// The draft to merge into: empty for `llm` / `prompt-only`, the rules+kb draft for
+    /// `rules+kb+llm`.
+    pub base: tmc_model::Draft,
+    pub show_baseline: bool,
+    pub retrieved: &'a [tmc_llm::RetrievedChunk],
+    pub mode: &'static str,
+    pub prompt: PromptMode,
+}
+
+/// Drafts one benchmark system with the model. The reference threats that come with the
+/// import were dropped by the caller: the model must not see the answers.
 pub fn eval_draft(
     copilot: &Copilot,
-    bench: &Path,
-    refs: &[tmc_eval::bench::ReferenceThreat],
-    rules: &tmc_engine::RuleSet,
-    prompt_only: bool,
+    system: EvalSystem<'_>,
 ) -> std::result::Result<Vec<tmc_model::Threat>, String> {
-    let Some(first) = refs.first() else {
-        return Err("no references".into());
-    };
-    if first.source_file.ends_with(".xls") {
-        return Err("its architecture is only prose and a picture; no importer reads it".into());
-    }
-    let path = bench.join("sources").join(&first.source_file);
-    let bytes =
-        crate::read_bounded(&path, tmc_import::MAX_IMPORT_BYTES).map_err(|e| format!("{e:#}"))?;
-    let imported =
-        tmc_import::import(&bytes, &first.source_file, None).map_err(|e| e.to_string())?;
-    let mut base = tmc_engine::draft(&imported.model, rules, &tmc_engine::DraftOptions::default());
-    base.threats.clear();
-    base.suppressed.clear();
-    let (mode, pm) = if prompt_only {
-        ("prompt-only", PromptMode::ProductOnly)
-    } else {
-        ("llm", PromptMode::Full)
-    };
     let out = tmc_llm::run(
         &copilot.client,
         &copilot.prompts,
         &CopilotInput {
-            model: &imported.model,
-            baseline: &base,
-            show_baseline: false,
-            retrieved: &[],
+            model: system.model,
+            baseline: &system.base,
+            show_baseline: system.show_baseline,
+            retrieved: system.retrieved,
             cwe_ids: copilot.cwe_ids.as_ref(),
         },
-        &copilot.options(mode, pm),
+        &copilot.options(system.mode, system.prompt),
     )
     .map_err(|e| e.to_string())?;
     for w in &out.warnings {
-        eprintln!("warning: {}: {w}", first.source_file);
+        eprintln!("warning: {}: {w}", system.source);
     }
-    eprintln!("{}: {}", first.source_file, summary(copilot, &out));
+    eprintln!("{}: {}", system.source, summary(copilot, &out));
     Ok(out.draft.threats)
 }
 

@@ -238,8 +238,13 @@ fn run(cli: Cli) -> Result<()> {
                 source_file: Some(file.display().to_string()),
             };
             let mut draft = tmc_engine::draft(&model, &set, &opts);
+            let mut retrieved = Vec::new();
             if kb {
-                kb_cmd::augment(&mut draft, &model, &data_dir, &loaded.config.kb, cli.quiet)?;
+                let kb =
+                    kb_cmd::augment(&mut draft, &model, &data_dir, &loaded.config.kb, cli.quiet)?;
+                if llm.active() {
+                    retrieved = kb_cmd::prompt_context(&kb, &model, &[])?;
+                }
             }
             if llm.active() {
                 draft = llm_cmd::draft(
@@ -248,6 +253,7 @@ fn run(cli: Cli) -> Result<()> {
                     &data_dir,
                     &model,
                     draft,
+                    &retrieved,
                     cli.quiet,
                 )?;
             }

@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -26,8 +27,15 @@ fn tmc(data: &Path, args: &[&str]) -> Output {
 
 /// Answers every request with the same OpenAI chat completion.
 fn serve(content: String) -> String {
+    serve_recording(content).0
+}
+
+/// Like [`serve`], and keeps every request body.
+fn serve_recording(content: String) -> (String, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&bodies);
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
@@ -48,6 +56,9 @@ fn serve(content: String) -> String {
             }
             let mut body = vec![0; len];
             let _ = reader.read_exact(&mut body);
+            seen.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&body).into_owned());
             let answer = serde_json::json!({
                 "choices": [{"message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
                 "usage": {"prompt_tokens": 1000, "completion_tokens": 50}
@@ -60,7 +71,7 @@ fn serve(content: String) -> String {
             );
         }
     });
-    url
+    (url, bodies)
 }
 
 #[test]
@@ -146,4 +157,85 @@ fn local_only_refuses_a_cloud_endpoint() {
         "{err}"
     );
     assert!(o.stdout.is_empty(), "no draft written after a refusal");
+}
+
+/// `draft --kb --provider`: the prompt carries what past reviews accepted, labelled with its
+/// source id, and a model threat that cites it keeps that id in its provenance.
+#[test]
+fn draft_with_kb_and_provider_sends_retrieved_passages_and_keeps_their_ids() {
+    let data = tempfile::tempdir().unwrap();
+    let past = data.path().join("past.json");
+    let o = tmc(
+        data.path(),
+        &[
+            "draft",
+            "examples/webshop-payments.yaml",
+            "--format",
+            "json",
+            "--out",
+            past.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut review: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&past).unwrap()).unwrap();
+    review["product"]["name"] = "Past webshop".into();
+    let threats = review["threats"].as_array_mut().unwrap();
+    let pick = threats
+        .iter()
+        .position(|t| t["targets"][0]["id"] == "orders-db")
+        .expect("a rule threat on orders-db");
+    let mut accepted = threats.swap_remove(pick);
+    accepted["status"] = "accepted".into();
+    let accepted_id = accepted["id"].as_str().unwrap().to_string();
+    *threats = vec![accepted];
+    std::fs::write(&past, review.to_string()).unwrap();
+    let o = tmc(data.path(), &["kb", "ingest", past.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let source = format!("past.json#{accepted_id}");
+    let answer = serde_json::json!({"threats": [{
+        "target": "orders-db", "stride": "I", "title": "Order history exposed through a shared read replica",
+        "description": "As in the past review, replicas are readable by analysts.", "severity": "medium",
+        "cwe": [], "owasp": [], "mitigations": ["Restrict replica access"], "refines": null,
+        "sources": [source]
+    }]})
+    .to_string();
+    let (url, bodies) = serve_recording(answer);
+    let out = data.path().join("draft.json");
+    let o = tmc(
+        data.path(),
+        &[
+            "draft",
+            "examples/webshop-payments.yaml",
+            "--kb",
+            "--provider",
+            "openai",
+            "--model",
+            "fake",
+            "--base-url",
+            &url,
+            "--privacy",
+            "local-only",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let sent = bodies.lock().unwrap().join("\n");
+    assert!(sent.contains(&source), "the prompt names the passage's source id");
+    assert!(sent.contains("Past threat model \\\"Past webshop\\\", review status accepted"), "{sent}");
+
+    let draft: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(draft["generator"]["mode"], "rules+kb+llm");
+    let cited: Vec<&serde_json::Value> = draft["threats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["provenance"]["source"] == "model")
+        .collect();
+    assert_eq!(cited.len(), 1, "{err}");
+    assert_eq!(cited[0]["provenance"]["retrieved"], serde_json::json!([source]));
 }

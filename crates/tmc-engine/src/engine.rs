@@ -490,25 +490,35 @@ fn coverage(facts: &Facts, threats: &[Threat]) -> Vec<CoverageRow> {
         }
     }
     let mut rows = Vec::new();
-    let mut push = |target: TargetRef, kind: Option<ElementKind>| {
+    let mut push = |target: TargetRef, kind: Option<ElementKind>, technology: &str| {
         let mut c = counts
             .remove(&(target.kind, target.id.clone()))
             .unwrap_or_default();
         for s in applicable(kind) {
             c.entry(s.letter().to_string()).or_default();
         }
-        rows.push(CoverageRow { target, counts: c });
+        rows.push(CoverageRow {
+            target,
+            technology: Some(technology.to_string()),
+            counts: c,
+        });
     };
     for (i, cf) in facts.components.iter().enumerate() {
         if cf.component.in_scope {
             push(
                 target_ref(facts, Subject::Component(i)),
                 Some(cf.component.kind),
+                cf.component.technology.as_str(),
             );
         }
     }
-    for i in 0..facts.flows.len() {
-        push(target_ref(facts, Subject::Flow(i)), None);
+    for (i, ff) in facts.flows.iter().enumerate() {
+        let to = facts.components[ff.destination].component;
+        push(
+            target_ref(facts, Subject::Flow(i)),
+            None,
+            to.technology.as_str(),
+        );
     }
     rows
 }

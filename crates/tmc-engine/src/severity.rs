@@ -191,13 +191,7 @@ pub fn assess(
     }
 }
 
-/// Score bands, chosen so that base 3×3 is medium and only likely, severe threats are critical.
+/// Score bands: see [`Severity::for_score`].
 pub fn level_for(score: u8) -> Severity {
-    match score {
-        20.. => Severity::Critical,
-        12..=19 => Severity::High,
-        6..=11 => Severity::Medium,
-        3..=5 => Severity::Low,
-        _ => Severity::Info,
-    }
+    Severity::for_score(score)
 }

@@ -35,6 +35,9 @@ pub struct AugmentOptions {
     pub asvs: bool,
     /// Most ASVS requirements added per mitigation.
     pub asvs_per_mitigation: usize,
+    /// Review statuses that count as "rejected in a past review": a rule threat matching one
+    /// on a similar element gets its likelihood lowered by one, with the reason shown.
+    pub rejected_statuses: Vec<String>,
 }
 
 impl Default for AugmentOptions {
@@ -46,6 +49,7 @@ impl Default for AugmentOptions {
             exclude_sources: Vec::new(),
             asvs: true,
             asvs_per_mitigation: 2,
+            rejected_statuses: vec!["rejected".into(), "not-applicable".into()],
         }
     }
 }
@@ -53,6 +57,8 @@ impl Default for AugmentOptions {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct AugmentReport {
     pub threats_added: usize,
+    /// Rule threats whose likelihood a past rejection lowered.
+    pub threats_lowered: usize,
     pub mitigations_enriched: usize,
     pub mode: Option<String>,
 }
@@ -93,11 +99,24 @@ fn short_hash(s: &str) -> String {
         .collect()
 }
 
-struct Element {
-    target: TargetRef,
-    kind: Option<ElementKind>,
-    technology: Option<String>,
-    query: String,
+/// An element of the model as the knowledge base queries it.
+pub(crate) struct Element {
+    pub(crate) target: TargetRef,
+    pub(crate) kind: Option<ElementKind>,
+    pub(crate) technology: Option<String>,
+    pub(crate) query: String,
+}
+
+/// In-scope components, then flows: what retrieval runs over.
+pub(crate) fn elements(model: &SystemModel) -> Vec<Element> {
+    let mut out: Vec<Element> = model
+        .components
+        .iter()
+        .filter(|c| c.in_scope)
+        .map(component_element)
+        .collect();
+    out.extend(model.flows.iter().map(|f| flow_element(f, model)));
+    out
 }
 
 fn component_element(c: &Component) -> Element {
@@ -230,13 +249,7 @@ pub fn augment_draft(
 ) -> Result<AugmentReport, KbError> {
     let mut report = AugmentReport::default();
     let statuses: Vec<&str> = opts.statuses.iter().map(String::as_str).collect();
-    let mut elements: Vec<Element> = model
-        .components
-        .iter()
-        .filter(|c| c.in_scope)
-        .map(component_element)
-        .collect();
-    elements.extend(model.flows.iter().map(|f| flow_element(f, model)));
+    let elements = elements(model);
     let mut added: Vec<Threat> = Vec::new();
     for el in &elements {
         let mut filter = Filter {
@@ -290,11 +303,108 @@ pub fn augment_draft(
         }
     }
     report.threats_added = added.len();
+    report.threats_lowered = lower_rejected(kb, &elements, draft, opts)?;
     draft.threats.extend(added);
     if opts.asvs {
         report.mitigations_enriched = enrich_asvs(kb, draft, opts)?;
     }
     Ok(report)
+}
+
+/// Lowers the likelihood of rule threats that reviewers rejected for similar elements (same
+/// technology, similar title or a shared CWE with a shared STRIDE category): a rule that keeps
+/// raising what people keep rejecting deserves less weight there. The threat stays in the
+/// draft — a reviewer still decides — but its severity says why it went down, and it is
+/// lowered once however many rejections match.
+fn lower_rejected(
+    kb: &KnowledgeBase,
+    elements: &[Element],
+    draft: &mut Draft,
+    opts: &AugmentOptions,
+) -> Result<usize, KbError> {
+    if opts.rejected_statuses.is_empty() {
+        return Ok(0);
+    }
+    let statuses: Vec<&str> = opts.rejected_statuses.iter().map(String::as_str).collect();
+    let mut lowered = 0;
+    for el in elements {
+        let on_element: Vec<usize> = draft
+            .threats
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| {
+                matches!(t.provenance, Provenance::Rule { .. })
+                    && t.targets.iter().any(|x| x.id == el.target.id)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if on_element.is_empty() {
+            continue;
+        }
+        let mut filter = Filter {
+            exclude_sources: opts.exclude_sources.clone(),
+            ..Filter::default()
+        }
+        .with("kind", &["threat"])
+        .with("status", &statuses);
+        if let Some(t) = &el.technology {
+            filter = filter.with("tech", &[t.as_str()]);
+        }
+        let search = SearchOptions {
+            k: opts.candidates,
+            filter,
+            mode: None,
+        };
+        let hits = kb.search(&el.query, &search)?.hits;
+        if hits.is_empty() {
+            continue;
+        }
+        for i in on_element {
+            let t = &mut draft.threats[i];
+            let Some(hit) = hits.iter().find(|h| rejection_matches(t, h)) else {
+                continue;
+            };
+            let s = &mut t.severity;
+            if s.factors.iter().any(|f| f.name == REJECTED_FACTOR) || s.likelihood <= 1 {
+                continue;
+            }
+            let c = &hit.chunk;
+            s.likelihood -= 1;
+            s.score = s.likelihood * s.impact;
+            s.level = Severity::for_score(s.score);
+            s.factors.push(SeverityFactor {
+                applies_to: FactorAxis::Likelihood,
+                name: REJECTED_FACTOR.into(),
+                value: format!(
+                    "\"{}\" {} in past model \"{}\" (source {}#{})",
+                    c.title,
+                    c.meta.status.as_deref().unwrap_or("rejected"),
+                    c.meta.system.as_deref().unwrap_or(&c.source_name),
+                    c.source_name,
+                    c.key
+                ),
+                delta: -1,
+            });
+            lowered += 1;
+        }
+    }
+    Ok(lowered)
+}
+
+/// Name of the severity factor a past rejection adds.
+pub const REJECTED_FACTOR: &str = "rejected in past review";
+
+fn rejection_matches(t: &Threat, hit: &Hit) -> bool {
+    let m = &hit.chunk.meta;
+    if similar_titles(&t.title, &hit.chunk.title) {
+        return true;
+    }
+    let shared_cwe = t.references.cwe.iter().any(|c| m.cwe.contains(c));
+    let shared_stride = t
+        .stride
+        .iter()
+        .any(|s| m.stride.iter().any(|x| x.starts_with(s.letter())));
+    shared_cwe && shared_stride
 }
 
 /// Gives mitigations with no ASVS ids the requirements that ASVS maps to the threat's CWEs,

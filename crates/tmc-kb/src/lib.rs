@@ -10,10 +10,13 @@
 //! * [`embed`]: the [`Embedder`] trait and an OpenAI-compatible `/v1/embeddings` client.
 //! * [`search`]: hybrid retrieval (BM25 + dense, fused by reciprocal rank) with metadata filters.
 //! * [`ingest`]: walking paths, idempotent by content hash, one transaction per source.
-//! * [`augment`]: adding past accepted threats and ASVS requirements to a draft.
+//! * [`augment`]: adding past accepted threats and ASVS requirements to a draft, and lowering
+//!   the likelihood of rule threats that reviewers rejected for similar elements.
+//! * [`context`]: source-labelled passages for the copilot's prompt.
 
 pub mod augment;
 pub mod chunk;
+pub mod context;
 pub mod embed;
 pub mod error;
 pub mod index;

@@ -241,6 +241,7 @@ fn bump_coverage(rows: &mut Vec<CoverageRow>, target: &TargetRef, stride: Stride
         counts.insert(key, 1);
         rows.push(CoverageRow {
             target: target.clone(),
+            technology: None,
             counts,
         });
     }

@@ -149,6 +149,19 @@ impl Severity {
     pub fn rank(self) -> i32 {
         self as i32
     }
+
+    /// The level of a likelihood × impact score (each 1–5). Bands chosen so that base 3×3 is
+    /// medium and only likely, severe threats are critical. Lives here, not in the engine,
+    /// because the knowledge base also rescores threats (past rejections lower likelihood).
+    pub fn for_score(score: u8) -> Severity {
+        match score {
+            20.. => Severity::Critical,
+            12..=19 => Severity::High,
+            6..=11 => Severity::Medium,
+            3..=5 => Severity::Low,
+            _ => Severity::Info,
+        }
+    }
 }
 
 /// What a threat is about: a component, a flow, a data asset or a trust boundary.
@@ -317,6 +330,11 @@ pub struct SuppressedThreat {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CoverageRow {
     pub target: TargetRef,
+    /// Technology of the component (for a flow: of its receiving end, which is what it
+    /// attacks). Kept so that a reviewed draft fed to the knowledge base says which kind of
+    /// element each threat was for, without the model file at hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub technology: Option<String>,
     /// Counts indexed by STRIDE letter ("S".."E"); letters that do not apply are absent.
     pub counts: BTreeMap<String, u32>,
 }

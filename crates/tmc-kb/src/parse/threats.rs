@@ -111,14 +111,26 @@ fn threat_chunk(t: &Threat, system: &str, facts: &ElementFacts) -> Chunk {
     }
 }
 
-/// Our draft JSON (`tmc draft --format json`, after review). Drafts do not carry the model, so
-/// technologies are unknown; element names and kinds still are.
+/// Our draft JSON (`tmc draft --format json`, after review). Drafts do not carry the model;
+/// their coverage rows name each element's technology (drafts from before that field leave
+/// technologies unknown).
 pub fn draft_chunks(value: &Value) -> Result<Vec<Chunk>, Skip> {
     let draft: Draft = match serde_json::from_value(value.clone()) {
         Ok(d) => d,
         Err(e) => return skip(format!("tmc draft JSON that does not parse: {e}")),
     };
-    let facts = ElementFacts::new();
+    let facts: ElementFacts = draft
+        .coverage
+        .iter()
+        .filter_map(|row| {
+            let tech = row.technology.clone()?;
+            let kind = match row.target.kind {
+                TargetKind::Flow => "flow",
+                _ => "component",
+            };
+            Some((row.target.id.clone(), (tech, kind.to_string())))
+        })
+        .collect();
     Ok(draft
         .threats
         .iter()
@@ -146,5 +158,6 @@ pub fn import_chunks(name: &str, bytes: &[u8]) -> Result<Parsed, Skip> {
             .iter()
             .map(|t| threat_chunk(t, &system, &facts))
             .collect(),
+        note: None,
     })
 }
