@@ -239,3 +239,54 @@ fn draft_with_kb_and_provider_sends_retrieved_passages_and_keeps_their_ids() {
     assert_eq!(cited.len(), 1, "{err}");
     assert_eq!(cited[0]["provenance"]["retrieved"], serde_json::json!([source]));
 }
+
+/// `eval --mode rules+kb+llm`: the prompt carries passages from the other benchmark systems,
+/// never from the system being scored (leave-one-system-out).
+#[test]
+fn eval_rules_kb_llm_prompts_with_other_systems_only() {
+    let bench = repo().join("../shared/bench");
+    if !bench.join("references.jsonl").is_file() {
+        eprintln!("SKIPPED: ../shared/bench not found");
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let (url, bodies) = serve_recording(r#"{"threats": []}"#.to_string());
+    let o = tmc(
+        data.path(),
+        &[
+            "eval",
+            "--bench",
+            bench.to_str().unwrap(),
+            "--system",
+            "husky",
+            "--mode",
+            "rules+kb+llm",
+            "--provider",
+            "openai",
+            "--model",
+            "fake",
+            "--base-url",
+            &url,
+            "--privacy",
+            "local-only",
+            "--format",
+            "json",
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("eval summary (mode rules+kb+llm, with a language model)"),
+        "{err}"
+    );
+    let sent = bodies.lock().unwrap().clone();
+    assert!(!sent.is_empty());
+    let all = sent.join("\n");
+    assert!(all.contains("Past threat model"), "retrieved passages are sent");
+    assert!(
+        !all.contains("husky-ai-threat-model.json#"),
+        "the scored system's own threats never reach the prompt"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["systems"].as_array().unwrap().len(), 1, "{report}");
+}
