@@ -2,14 +2,23 @@
 //! configured, chunks are embedded at ingest and queries at search time, and both rankings are
 //! fused.
 //!
+//! Three providers: an OpenAI-compatible `/v1/embeddings` client (here), Amazon Bedrock Titan
+//! v2 ([`bedrock`]) and, with the `local-embeddings` feature, a BERT sentence encoder run
+//! in-process with candle ([`local`]).
+//!
 //! The HTTP client is `ureq` (blocking, rustls, no async runtime): embedding calls are
 //! sequential batches from a CLI, so an async stack would only add build time.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::KbError;
+
+pub mod bedrock;
+#[cfg(feature = "local-embeddings")]
+pub mod local;
 
 /// Turns texts into vectors.
 pub trait Embedder {
@@ -24,35 +33,69 @@ pub trait Embedder {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmbeddingConfig {
-    /// `openai` (any OpenAI-compatible `/v1/embeddings` server).
+    /// `openai` (any OpenAI-compatible `/v1/embeddings` server), `local` (in-process, a model
+    /// directory in `path`) or `bedrock` (Amazon Titan Text Embeddings v2).
     pub provider: String,
-    /// Base URL up to and including `/v1`, e.g. `https://api.openai.com/v1`.
+    /// Base URL: up to and including `/v1` for `openai` (`https://api.openai.com/v1`); the
+    /// Bedrock runtime endpoint for `bedrock` (default `https://bedrock-runtime.<region>.amazonaws.com`).
     #[serde(default)]
     pub url: Option<String>,
+    /// Model name; required for `openai`. For `bedrock` the default is
+    /// `amazon.titan-embed-text-v2:0`; for `local` it only names the vectors (default: the
+    /// directory's name).
+    #[serde(default)]
     pub model: String,
     /// Name of the environment variable holding the API key (never the key itself, so config
     /// files can be committed).
     #[serde(default)]
     pub api_key_env: Option<String>,
-    /// Texts per request.
+    /// Texts per request (`openai`) or per forward pass (`local`).
     #[serde(default)]
     pub batch_size: Option<usize>,
     /// Request timeout in seconds.
     #[serde(default)]
     pub timeout_secs: Option<u64>,
+    /// `local`: directory holding `model.safetensors`, `tokenizer.json` and `config.json`.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// `bedrock`: AWS region (else `AWS_REGION` / `AWS_DEFAULT_REGION`).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// `bedrock`: profile in the shared credentials file when the key is not in the environment.
+    #[serde(default)]
+    pub aws_profile: Option<String>,
+    /// `bedrock`: vector size, 256, 512 or 1024 (default 1024).
+    #[serde(default)]
+    pub dimensions: Option<usize>,
 }
 
 impl EmbeddingConfig {
-    /// Builds the configured embedder.
+    /// Builds the configured embedder, reading keys from the process environment. The CLI uses
+    /// [`EmbeddingConfig::build_with_env`] so that only it touches the environment.
     pub fn build(&self) -> Result<Box<dyn Embedder>, KbError> {
+        self.build_with_env(&|k| std::env::var(k).ok())
+    }
+
+    /// Builds the configured embedder; `env` looks up environment variables (API keys, AWS
+    /// credentials and region).
+    pub fn build_with_env(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Box<dyn Embedder>, KbError> {
         match self.provider.as_str() {
             "openai" | "openai-compatible" => {
+                if self.model.trim().is_empty() {
+                    return Err(KbError::Embedding(
+                        "provider `openai` needs kb.embeddings.model (e.g. text-embedding-3-small)"
+                            .into(),
+                    ));
+                }
                 let url = self
                     .url
                     .clone()
                     .unwrap_or_else(|| "https://api.openai.com/v1".to_string());
                 let key = match &self.api_key_env {
-                    Some(var) => Some(std::env::var(var).map_err(|_| {
+                    Some(var) => Some(env(var).ok_or_else(|| {
                         KbError::Embedding(format!(
                             "environment variable {var} (kb.embeddings.api_key_env) is not set"
                         ))
@@ -68,10 +111,63 @@ impl EmbeddingConfig {
                 }
                 Ok(Box::new(e))
             }
+            "local" => self.build_local(),
+            "bedrock" => {
+                let region = self
+                    .region
+                    .clone()
+                    .or_else(|| env("AWS_REGION"))
+                    .or_else(|| env("AWS_DEFAULT_REGION"))
+                    .ok_or_else(|| {
+                        KbError::Embedding(
+                            "provider `bedrock` needs a region: kb.embeddings.region or AWS_REGION"
+                                .into(),
+                        )
+                    })?;
+                let model = if self.model.trim().is_empty() {
+                    bedrock::DEFAULT_MODEL
+                } else {
+                    self.model.as_str()
+                };
+                let creds = bedrock::AwsCredentials::resolve(env, self.aws_profile.as_deref())?;
+                let mut e = bedrock::BedrockEmbedder::new(
+                    &region,
+                    self.url.as_deref(),
+                    model,
+                    self.dimensions.unwrap_or(1024),
+                    creds,
+                )?;
+                if let Some(t) = self.timeout_secs {
+                    e.timeout = Duration::from_secs(t.max(1));
+                }
+                Ok(Box::new(e))
+            }
             other => Err(KbError::Embedding(format!(
-                "unknown embeddings provider `{other}`; available: openai (OpenAI-compatible HTTP)"
+                "unknown embeddings provider `{other}`; available: openai (OpenAI-compatible HTTP), local (in-process model directory), bedrock (Amazon Titan v2)"
             ))),
         }
+    }
+
+    #[cfg(feature = "local-embeddings")]
+    fn build_local(&self) -> Result<Box<dyn Embedder>, KbError> {
+        let dir = self.path.as_deref().ok_or_else(|| {
+            KbError::Embedding(
+                "provider `local` needs kb.embeddings.path: a directory holding model.safetensors, tokenizer.json and config.json".into(),
+            )
+        })?;
+        let name = (!self.model.trim().is_empty()).then_some(self.model.as_str());
+        let mut e = local::LocalEmbedder::load(dir, name)?;
+        if let Some(b) = self.batch_size {
+            e.batch_size = b.clamp(1, 1024);
+        }
+        Ok(Box::new(e))
+    }
+
+    #[cfg(not(feature = "local-embeddings"))]
+    fn build_local(&self) -> Result<Box<dyn Embedder>, KbError> {
+        Err(KbError::Embedding(
+            "provider `local` is not available: this binary was built without the `local-embeddings` feature (rebuild tmc with default features, or use provider openai or bedrock)".into(),
+        ))
     }
 }
 

@@ -235,3 +235,19 @@ fn hybrid_search_fuses_bm25_and_dense() {
         "old state kept"
     );
 }
+
+/// Without the `local-embeddings` feature the configuration still parses, and building says
+/// why it cannot work instead of failing obscurely.
+#[cfg(not(feature = "local-embeddings"))]
+#[test]
+fn local_provider_without_the_feature_says_so() {
+    let cfg: tmc_kb::EmbeddingConfig = serde_json::from_value(json!({
+        "provider": "local", "path": "/models/all-MiniLM-L6-v2"
+    }))
+    .unwrap();
+    let err = cfg.build_with_env(&|_| None).err().unwrap().to_string();
+    assert!(
+        err.contains("built without the `local-embeddings` feature"),
+        "{err}"
+    );
+}
