@@ -353,7 +353,6 @@ impl PieceCounter {
                 .count(),
             PieceCounter::AwsEventStream(decoder) => decoder
                 .push(bytes)
-                .unwrap_or_default()
                 .iter()
                 .filter(|m| crate::eventstream::delta_text(m).is_some_and(|t| !t.is_empty()))
                 .count(),

@@ -251,7 +251,8 @@ fn parse_headers(bytes: &[u8]) -> Result<Vec<(String, HeaderValue)>, String> {
 }
 
 /// Incremental decoder: feed bytes as they arrive, get the messages they complete. After an
-/// error the stream is out of step (lengths can no longer be trusted), so the error sticks.
+/// error the stream is out of step (lengths can no longer be trusted), so the error sticks and
+/// later bytes are ignored; [`Decoder::finish`] reports it.
 #[derive(Debug, Default)]
 pub struct Decoder {
     pending: Vec<u8>,
@@ -261,44 +262,47 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    /// Feeds bytes; returns the messages they complete, or the first error in the stream.
-    pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<Message>, EventStreamError> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
+    /// Feeds bytes; returns the intact messages they complete, also those before a damaged one
+    /// in the same read, so progress counts every piece that really arrived.
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<Message> {
+        let mut out = Vec::new();
+        if self.failed.is_some() {
+            return out;
         }
         self.pending.extend_from_slice(bytes);
-        let mut out = Vec::new();
         let mut start = 0;
-        let result = loop {
-            let rest = self.pending.get(start..).unwrap_or_default();
-            if rest.len() < PRELUDE_LEN {
-                break Ok(());
-            }
-            let total = match check_prelude(rest, self.index) {
-                Ok(t) => t,
-                Err(e) => break Err(e),
-            };
-            let Some(msg) = rest.get(..total) else {
-                break Ok(());
-            };
-            match decode_message(msg, self.index) {
-                Ok(m) => out.push(m),
-                Err(e) => break Err(e),
-            }
-            self.index += 1;
-            start += total;
-        };
-        self.pending.drain(..start);
-        match result {
-            Ok(()) => Ok(out),
-            Err(e) => {
-                self.failed = Some(e.clone());
-                Err(e)
+        while let Some(rest) = self.pending.get(start..).filter(|r| r.len() >= PRELUDE_LEN) {
+            let decoded = check_prelude(rest, self.index).and_then(|total| {
+                rest.get(..total)
+                    .map(|msg| decode_message(msg, self.index).map(|m| (m, total)))
+                    .transpose()
+            });
+            match decoded {
+                Ok(Some((m, total))) => {
+                    out.push(m);
+                    self.index += 1;
+                    start += total;
+                }
+                // The rest of this message has not arrived yet.
+                Ok(None) => break,
+                Err(e) => {
+                    self.failed = Some(e);
+                    self.pending.clear();
+                    return out;
+                }
             }
         }
+        self.pending.drain(..start);
+        out
     }
 
-    /// Called at the end of the body: bytes left over mean the last message was cut off.
+    /// The error that stopped decoding, if any.
+    pub fn error(&self) -> Option<&EventStreamError> {
+        self.failed.as_ref()
+    }
+
+    /// Called at the end of the body: the error that stopped decoding, or, when bytes are left
+    /// over, that the last message was cut off.
     pub fn finish(&self) -> Result<(), EventStreamError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
@@ -322,7 +326,7 @@ impl Decoder {
 /// Decodes a complete body.
 pub fn decode_all(body: &[u8]) -> Result<Vec<Message>, EventStreamError> {
     let mut d = Decoder::default();
-    let messages = d.push(body)?;
+    let messages = d.push(body);
     d.finish()?;
     Ok(messages)
 }
@@ -524,10 +528,7 @@ mod tests {
         let mut d = Decoder::default();
         let mut got = Vec::new();
         for b in &bytes {
-            got.extend(
-                d.push(std::slice::from_ref(b))
-                    .unwrap_or_else(|e| panic!("{e}")),
-            );
+            got.extend(d.push(std::slice::from_ref(b)));
         }
         d.finish().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(got.len(), 2);
@@ -580,10 +581,9 @@ mod tests {
         let mut big = ((MAX_MESSAGE_BYTES + 1) as u32).to_be_bytes().to_vec();
         big.extend(0u32.to_be_bytes());
         big.extend(crc32fast::hash(&big).to_be_bytes());
-        assert!(matches!(
-            Decoder::default().push(&big),
-            Err(EventStreamError::TooLarge { .. })
-        ));
+        let mut d = Decoder::default();
+        assert!(d.push(&big).is_empty());
+        assert!(matches!(d.error(), Some(EventStreamError::TooLarge { .. })));
         // Headers longer than the message, an unknown type, a header running past its block.
         let mut long = 20u32.to_be_bytes().to_vec();
         long.extend(10u32.to_be_bytes());
@@ -605,10 +605,16 @@ mod tests {
                 "{headers:?}: {e:?}"
             );
         }
-        // The error sticks: later bytes cannot resynchronise a broken stream.
+        // Intact messages before a damaged one in the same read are returned; the error
+        // sticks, so later bytes cannot resynchronise a broken stream.
         let mut d = Decoder::default();
-        assert!(d.push(&bad).is_err());
-        assert!(d.push(&good).is_err());
+        assert_eq!(d.push(&[good.clone(), bad.clone()].concat()).len(), 1);
+        assert!(d.error().is_some());
+        assert!(d.push(&good).is_empty());
+        assert!(matches!(
+            d.finish(),
+            Err(EventStreamError::MessageCrc { index: 1, .. })
+        ));
         // Pseudo-random garbage never panics.
         let mut x = 0x2545_F491_u32;
         for len in 0..300 {

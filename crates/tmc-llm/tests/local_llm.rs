@@ -7,9 +7,11 @@
 //! kept with a warning), every call is audited and the chain verifies.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::HashSet;
 
-use tmc_llm::{CopilotInput, CopilotOptions, LlmConfig, Overrides, Prompts, Settings};
+use tmc_llm::{CopilotOptions, LlmConfig, Overrides, Settings};
 
 const SYSTEM: &str = r#"
 version: 1
@@ -63,8 +65,7 @@ fn real_local_model_ends_with_a_valid_merged_draft() {
     let model = tmc_dsl::parse_model(SYSTEM.as_bytes(), "tiny.yaml")
         .unwrap()
         .model;
-    let rules = tmc_engine::RuleSet::builtin().unwrap();
-    let base = tmc_engine::draft(&model, &rules, &tmc_engine::DraftOptions::default());
+    let base = common::baseline(&model);
     let cfg = LlmConfig {
         max_tokens: Some(300),
         timeout_secs: Some(240),
@@ -90,16 +91,12 @@ fn real_local_model_ends_with_a_valid_merged_draft() {
         .ok()
         .map(|t| tmc_llm::parse_cwe_csv(&t));
     let started = std::time::Instant::now();
-    let out = tmc_llm::run(
+    let out = common::run_with(
         &client,
-        &Prompts::builtin(),
-        &CopilotInput {
-            model: &model,
-            baseline: &base,
-            show_baseline: true,
-            retrieved: &[],
-            cwe_ids: cwes.as_ref(),
-        },
+        &model,
+        &base,
+        &[],
+        cwes.as_ref(),
         &CopilotOptions {
             max_tokens: 300,
             ..CopilotOptions::default()

@@ -7,12 +7,12 @@ mod common;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use common::{baseline, example, openai_answer};
+use common::{baseline, example, openai_answer, run_default, run_with};
 use tmc_llm::client::Client;
 use tmc_llm::error::TransportError;
 use tmc_llm::provider::OpenAi;
 use tmc_llm::transport::{HttpRequest, HttpResponse, Transport};
-use tmc_llm::{CopilotInput, CopilotOptions, Prompts, RetrievedChunk};
+use tmc_llm::{CopilotOptions, RetrievedChunk};
 
 type Script = Box<dyn Fn(usize, &serde_json::Value) -> String + Send + Sync>;
 
@@ -80,19 +80,7 @@ fn valid_answer_is_merged_with_provenance_and_usage() {
     .to_string();
     let (c, seen) = client(Box::new(move |_, _| answer.clone()));
     let cw = cwes();
-    let out = tmc_llm::run(
-        &c,
-        &Prompts::builtin(),
-        &CopilotInput {
-            model: &model,
-            baseline: &base,
-            show_baseline: true,
-            retrieved: &[],
-            cwe_ids: Some(&cw),
-        },
-        &CopilotOptions::default(),
-    )
-    .unwrap();
+    let out = run_default(&c, &model, &base, Some(&cw)).unwrap();
     assert!(out.warnings.is_empty(), "{:?}", out.warnings);
     assert_eq!(out.calls, 1);
     assert_eq!(out.usage.input_tokens, 100);
@@ -142,19 +130,7 @@ fn repair_round_fixes_an_answer() {
         }
     }));
     let cw = cwes();
-    let out = tmc_llm::run(
-        &c,
-        &Prompts::builtin(),
-        &CopilotInput {
-            model: &model,
-            baseline: &base,
-            show_baseline: true,
-            retrieved: &[],
-            cwe_ids: Some(&cw),
-        },
-        &CopilotOptions::default(),
-    )
-    .unwrap();
+    let out = run_default(&c, &model, &base, Some(&cw)).unwrap();
     assert_eq!(out.calls, 2);
     assert_eq!(out.stats.added, 1, "{:?}", out.warnings);
     let second = &seen.lock().unwrap()[1];
@@ -175,19 +151,7 @@ fn unusable_after_repair_keeps_the_baseline_with_a_warning() {
     ] {
         let a = answer.to_string();
         let (c, _) = client(Box::new(move |_, _| a.clone()));
-        let out = tmc_llm::run(
-            &c,
-            &Prompts::builtin(),
-            &CopilotInput {
-                model: &model,
-                baseline: &base,
-                show_baseline: true,
-                retrieved: &[],
-                cwe_ids: None,
-            },
-            &CopilotOptions::default(),
-        )
-        .unwrap();
+        let out = run_default(&c, &model, &base, None).unwrap();
         assert_eq!(out.calls, 2, "{answer:?}");
         assert_eq!(out.chunks_failed, 1);
         assert_eq!(out.draft.threats, base.threats);
@@ -211,19 +175,7 @@ fn large_systems_are_split_per_trust_zone() {
         budget_tokens: 400,
         ..CopilotOptions::default()
     };
-    let out = tmc_llm::run(
-        &c,
-        &Prompts::builtin(),
-        &CopilotInput {
-            model: &model,
-            baseline: &base,
-            show_baseline: true,
-            retrieved: &[],
-            cwe_ids: None,
-        },
-        &opts,
-    )
-    .unwrap();
+    let out = run_with(&c, &model, &base, &[], None, &opts).unwrap();
     assert!(out.chunks > 1, "{}", out.chunks);
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), out.chunks);
@@ -254,19 +206,7 @@ fn secrets_are_redacted_before_the_call_and_restored_after() {
         serde_json::json!({"threats": [threat("back-office", "S", &format!("Phishing of [[{ph}]] staff"))]})
             .to_string()
     }));
-    let out = tmc_llm::run(
-        &c,
-        &Prompts::builtin(),
-        &CopilotInput {
-            model: &model,
-            baseline: &base,
-            show_baseline: true,
-            retrieved: &[],
-            cwe_ids: None,
-        },
-        &CopilotOptions::default(),
-    )
-    .unwrap();
+    let out = run_default(&c, &model, &base, None).unwrap();
     let sent = seen.lock().unwrap()[0].to_string();
     for secret in [
         "ops@shop.example",
@@ -370,16 +310,12 @@ fn injection_corpus_cannot_change_structure_or_leak_the_prompt() {
             .to_string()
         }));
         let cw = cwes();
-        let out = tmc_llm::run(
+        let out = run_with(
             &c,
-            &Prompts::builtin(),
-            &CopilotInput {
-                model: &model,
-                baseline: &base,
-                show_baseline: true,
-                retrieved: &retrieved,
-                cwe_ids: Some(&cw),
-            },
+            &model,
+            &base,
+            &retrieved,
+            Some(&cw),
             &CopilotOptions::default(),
         )
         .unwrap();

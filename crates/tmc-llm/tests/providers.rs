@@ -1,6 +1,6 @@
 //! Real HTTP on loopback: a hand-rolled HTTP/1.1 server checks each API's wire format (Bedrock's
-//! SigV4 signature is recomputed independently here) and replays recorded answers, including
-//! malformed, truncated, rate-limited and slow ones.
+//! SigV4 signature is recomputed independently, in `common::aws`) and replays recorded answers,
+//! including malformed, truncated, rate-limited and slow ones.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -9,18 +9,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{FakeServer, Reply, baseline, example, openai_answer};
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
+use common::aws::{self, verify_sigv4};
+use common::{FakeServer, Reply, baseline, example, openai_answer, run_default};
+use tmc_llm::LlmError;
 use tmc_llm::audit::AuditLog;
-use tmc_llm::client::{Client, RetryPolicy};
+use tmc_llm::client::Client;
 use tmc_llm::error::TransportError;
 use tmc_llm::privacy::PrivacyMode;
-use tmc_llm::provider::{
-    Anthropic, AwsCredentials, Bedrock, ChatRequest, Message, OpenAi, Provider, Role,
-};
-use tmc_llm::transport::{HttpRequest, HttpResponse, Transport, UreqTransport};
-use tmc_llm::{CopilotInput, CopilotOptions, LlmError, Prompts};
+use tmc_llm::provider::{Anthropic, ChatRequest, Message, OpenAi, Provider, Role};
+use tmc_llm::transport::{HttpRequest, HttpResponse, Transport};
 
 fn request() -> ChatRequest {
     ChatRequest {
@@ -38,13 +35,7 @@ fn request() -> ChatRequest {
 }
 
 fn client(provider: Box<dyn Provider>, timeout: Duration) -> Client {
-    let mut c = Client::new(provider, Box::new(UreqTransport::new(timeout, false)));
-    c.retry = RetryPolicy {
-        max_retries: 2,
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_secs(5),
-    };
-    c
+    common::http_client(provider, timeout, 2)
 }
 
 fn openai(url: &str) -> Box<dyn Provider> {
@@ -142,83 +133,6 @@ fn anthropic_wire_format() {
     );
 }
 
-fn hmac(key: &[u8], data: &str) -> Vec<u8> {
-    let mut m = Hmac::<Sha256>::new_from_slice(key).unwrap();
-    m.update(data.as_bytes());
-    m.finalize().into_bytes().to_vec()
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn uri_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-/// Server-side SigV4 check, written from the AWS specification, independent of aws-sigv4.
-fn verify_sigv4(q: &common::Recorded, secret: &str, region: &str) -> Result<(), String> {
-    let auth = q.header("authorization").ok_or("no authorization")?;
-    let rest = auth
-        .strip_prefix("AWS4-HMAC-SHA256 ")
-        .ok_or("not AWS4-HMAC-SHA256")?;
-    let field = |name: &str| {
-        rest.split(", ")
-            .find_map(|p| p.strip_prefix(&format!("{name}=")))
-            .map(str::to_string)
-            .ok_or(format!("no {name}"))
-    };
-    let (credential, signed, signature) = (
-        field("Credential")?,
-        field("SignedHeaders")?,
-        field("Signature")?,
-    );
-    let scope: Vec<&str> = credential.splitn(2, '/').collect();
-    let amz_date = q.header("x-amz-date").ok_or("no x-amz-date")?;
-    let date = &amz_date[..8];
-    if scope[1] != format!("{date}/{region}/bedrock/aws4_request") {
-        return Err(format!("scope {}", scope[1]));
-    }
-    for must in ["host", "x-amz-date", "content-type"] {
-        if !signed.split(';').any(|h| h == must) {
-            return Err(format!("{must} not signed"));
-        }
-    }
-    let canonical_headers: String = signed
-        .split(';')
-        .map(|h| format!("{h}:{}\n", q.header(h).unwrap_or_default().trim()))
-        .collect();
-    let canonical = format!(
-        "{}\n{}\n\n{}\n{}\n{}",
-        q.method,
-        uri_encode(&q.path),
-        canonical_headers,
-        signed,
-        hex(&Sha256::digest(&q.body))
-    );
-    let to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{date}/{region}/bedrock/aws4_request\n{}",
-        hex(&Sha256::digest(canonical.as_bytes()))
-    );
-    let k = hmac(format!("AWS4{secret}").as_bytes(), date);
-    let k = hmac(&k, region);
-    let k = hmac(&k, "bedrock");
-    let k = hmac(&k, "aws4_request");
-    let expected = hex(&hmac(&k, &to_sign));
-    if expected != signature {
-        return Err(format!("signature mismatch\n{canonical}"));
-    }
-    Ok(())
-}
-
 #[test]
 fn bedrock_converse_is_sigv4_signed() {
     let answer = serde_json::json!({
@@ -228,37 +142,19 @@ fn bedrock_converse_is_sigv4_signed() {
         "metrics": {"latencyMs": 10}
     });
     let server = FakeServer::start(vec![Reply::json(200, answer)]);
-    let creds = AwsCredentials::from_env(
-        &|k| match k {
-            "AWS_ACCESS_KEY_ID" => Some("AKIDEXAMPLE".into()),
-            "AWS_SECRET_ACCESS_KEY" => Some("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into()),
-            "AWS_SESSION_TOKEN" => Some("session-token-1".into()),
-            _ => None,
-        },
-        None,
-    )
-    .unwrap();
     let c = client(
-        Box::new(Bedrock {
-            region: "eu-west-1".into(),
-            base_url: Some(server.url.clone()),
-            model: "anthropic.claude-3-5-sonnet-20240620-v1:0".into(),
-            credentials: creds,
-        }),
+        aws::bedrock(&server.url, Some("session-token-1")),
         Duration::from_secs(5),
     );
     let r = c.complete(&request(), 0).unwrap();
     assert_eq!(r.text, "{\"threats\": []}");
     assert_eq!(r.usage.input_tokens, 30);
     let q = &server.requests()[0];
-    assert_eq!(
-        q.path,
-        "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse"
-    );
+    assert_eq!(q.path, format!("/model/{}/converse", aws::MODEL_IN_PATH));
     assert_eq!(q.header("x-amz-security-token"), Some("session-token-1"));
-    verify_sigv4(q, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "eu-west-1").unwrap();
+    verify_sigv4(q, aws::SECRET, aws::REGION).unwrap();
     // A wrong secret must not verify (the check is real).
-    assert!(verify_sigv4(q, "other-secret", "eu-west-1").is_err());
+    assert!(verify_sigv4(q, "other-secret", aws::REGION).is_err());
     let b = q.json();
     assert_eq!(b["system"][0]["text"], "You are a test.");
     assert_eq!(
@@ -286,7 +182,7 @@ fn bedrock_reads_the_shared_credentials_file() {
         "AWS_PROFILE" => Some("work".into()),
         _ => None,
     };
-    let c = AwsCredentials::from_env(&env, None).unwrap();
+    let c = tmc_llm::provider::AwsCredentials::from_env(&env, None).unwrap();
     assert_eq!(c.access_key_id, "WORKID");
     assert!(!format!("{c:?}").contains("WORKSECRET"));
 }
@@ -356,19 +252,7 @@ fn malformed_and_truncated_responses_end_with_the_baseline() {
     for reply in cases {
         let server = FakeServer::start(vec![reply.clone()]);
         let c = client(openai(&server.url), Duration::from_secs(5));
-        let out = tmc_llm::run(
-            &c,
-            &Prompts::builtin(),
-            &CopilotInput {
-                model: &model,
-                baseline: &base,
-                show_baseline: true,
-                retrieved: &[],
-                cwe_ids: None,
-            },
-            &CopilotOptions::default(),
-        )
-        .unwrap();
+        let out = run_default(&c, &model, &base, None).unwrap();
         assert_eq!(out.draft.threats, base.threats, "{reply:?}");
         assert_eq!(out.chunks_failed, 1, "{reply:?}");
         assert!(
@@ -410,20 +294,7 @@ fn local_only_refuses_before_connecting_and_is_audited() {
         c.audit = Some(Arc::new(AuditLog::new(dir.path())));
         let model = example("iot-telemetry.yaml");
         let base = baseline(&model);
-        let err = tmc_llm::run(
-            &c,
-            &Prompts::builtin(),
-            &CopilotInput {
-                model: &model,
-                baseline: &base,
-                show_baseline: true,
-                retrieved: &[],
-                cwe_ids: None,
-            },
-            &CopilotOptions::default(),
-        )
-        .err()
-        .unwrap();
+        let err = run_default(&c, &model, &base, None).err().unwrap();
         assert!(matches!(err, LlmError::PrivacyRefused { .. }), "{err}");
         assert!(c.complete(&request(), 0).is_err());
         assert_eq!(counting.0.load(Ordering::SeqCst), 0, "{url}: connected");

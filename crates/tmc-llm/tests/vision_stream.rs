@@ -1,22 +1,21 @@
 //! Diagram import and streamed answers over real loopback HTTP: the fake servers check that the
-//! image goes out as the exact bytes in each API's encoding, and that an SSE answer cut at odd
-//! places (even inside a line) assembles to the same text as the plain answer.
+//! image goes out as the exact bytes in each API's encoding (Bedrock's request also SigV4
+//! signed), and that an SSE answer cut at odd places (even inside a line) assembles to the same
+//! text as the plain answer.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use common::aws::{self, verify_sigv4};
 use common::{FakeServer, Reply, openai_answer};
 use tmc_llm::audit::AuditLog;
-use tmc_llm::client::{Client, RetryPolicy};
+use tmc_llm::client::Client;
 use tmc_llm::privacy::PrivacyMode;
 use tmc_llm::provider::{Anthropic, ChatRequest, Message, OpenAi, Provider, Role, base64_encode};
-use tmc_llm::transport::UreqTransport;
 use tmc_llm::vision::{INFERRED_NOTE, INFERRED_TAG, VisionOptions, import_image};
 use tmc_llm::{ImageInput, LlmError, Prompts};
 
@@ -37,16 +36,7 @@ const MODEL_JSON: &str = r#"{"version": 1, "product": {"name": "Shop"},
   {"id": "f2", "from": "web", "to": "db", "protocol": "sql"}]}"#;
 
 fn client(provider: Box<dyn Provider>) -> Client {
-    let mut c = Client::new(
-        provider,
-        Box::new(UreqTransport::new(Duration::from_secs(5), false)),
-    );
-    c.retry = RetryPolicy {
-        max_retries: 0,
-        base_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(1),
-    };
-    c
+    common::http_client(provider, Duration::from_secs(5), 0)
 }
 
 fn openai(url: &str) -> Box<dyn Provider> {
@@ -183,45 +173,6 @@ fn local_only_refuses_remote_vision_before_connecting() {
     assert!(ImageInput::from_bytes(vec![0x89; tmc_llm::provider::MAX_IMAGE_BYTES + 1]).is_err());
 }
 
-/// Serves one SSE answer written in the given pieces, pausing between writes so they arrive as
-/// separate TCP segments; records the request body.
-fn sse_server(pieces: Vec<Vec<u8>>) -> (String, std::sync::mpsc::Receiver<Vec<u8>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut len = 0;
-        loop {
-            let mut h = String::new();
-            reader.read_line(&mut h).unwrap();
-            let h = h.trim_end().to_ascii_lowercase();
-            if h.is_empty() {
-                break;
-            }
-            if let Some(v) = h.strip_prefix("content-length:") {
-                len = v.trim().parse().unwrap();
-            }
-        }
-        let mut body = vec![0; len];
-        reader.read_exact(&mut body).unwrap();
-        tx.send(body).unwrap();
-        stream
-            .write_all(
-                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n",
-            )
-            .unwrap();
-        for p in pieces {
-            stream.write_all(&p).unwrap();
-            stream.flush().unwrap();
-            std::thread::sleep(Duration::from_millis(15));
-        }
-        let _ = stream.shutdown(std::net::Shutdown::Both);
-    });
-    (url, rx)
-}
-
 fn text_request() -> ChatRequest {
     ChatRequest {
         system: "s".into(),
@@ -266,15 +217,8 @@ fn openai_stream_assembles_the_same_text() {
     // Split mid-line (and possibly mid-character) across TCP writes.
     let bytes = stream.into_bytes();
     let cuts = [10, 57, 58, bytes.len() / 2, bytes.len() - 5];
-    let mut pieces = Vec::new();
-    let mut last = 0;
-    for c in cuts {
-        pieces.push(bytes[last..c].to_vec());
-        last = c;
-    }
-    pieces.push(bytes[last..].to_vec());
-    let (url, rx) = sse_server(pieces);
-    let mut c = client(openai(&url));
+    let server = FakeServer::start(vec![Reply::stream("text/event-stream", bytes, &cuts)]);
+    let mut c = client(openai(&server.url));
     c.stream = true;
     let seen = Arc::new(AtomicU64::new(0));
     let s2 = seen.clone();
@@ -286,7 +230,92 @@ fn openai_stream_assembles_the_same_text() {
     assert_eq!((r.usage.input_tokens, r.usage.output_tokens), (11, 7));
     assert_eq!(r.stop_reason.as_deref(), Some("stop"));
     assert_eq!(seen.load(Ordering::SeqCst), 3, "three non-empty pieces");
-    let sent: serde_json::Value = serde_json::from_slice(&rx.recv().unwrap()).unwrap();
+    let sent = server.requests()[0].json();
     assert_eq!(sent["stream"], true);
     assert_eq!(sent["stream_options"]["include_usage"], true);
+}
+
+/// The Converse body of a vision request: the image block first, in Bedrock's shape, then the
+/// instruction; and the request is signed.
+fn check_bedrock_vision_request(q: &common::Recorded, image: &[u8]) {
+    verify_sigv4(q, aws::SECRET, aws::REGION).unwrap();
+    assert!(verify_sigv4(q, "not-the-secret", aws::REGION).is_err());
+    let b = q.json();
+    let content = b["messages"][0]["content"].as_array().unwrap();
+    assert_eq!(content.len(), 2);
+    assert_eq!(
+        content[0],
+        serde_json::json!({"image": {"format": "png", "source": {"bytes": base64_encode(image)}}})
+    );
+    assert!(
+        content[1]["text"].as_str().unwrap().contains("diagram"),
+        "{}",
+        content[1]
+    );
+    assert_eq!(b["messages"][0]["role"], "user");
+    assert!(
+        b["system"][0]["text"].as_str().unwrap().contains("web-app"),
+        "the system prompt lists the technologies"
+    );
+}
+
+#[test]
+fn bedrock_vision_sends_signed_image_block_and_returns_inferred_model() {
+    let answer = serde_json::json!({
+        "output": {"message": {"role": "assistant", "content": [{"text": format!("```json\n{MODEL_JSON}\n```")}]}},
+        "stopReason": "end_turn",
+        "usage": {"inputTokens": 1600, "outputTokens": 180, "totalTokens": 1780}
+    });
+    let server = FakeServer::start(vec![Reply::json(200, answer)]);
+    let c = client(aws::bedrock(&server.url, None));
+    let image = ImageInput::from_bytes(png()).unwrap();
+    let out = import_image(&c, &Prompts::builtin(), image, &VisionOptions::default()).unwrap();
+    check_model(&out);
+    assert_eq!(
+        (out.usage.input_tokens, out.usage.output_tokens),
+        (1600, 180)
+    );
+    assert_eq!(out.calls, 1);
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(
+        reqs[0].path,
+        format!("/model/{}/converse", aws::MODEL_IN_PATH)
+    );
+    assert!(reqs[0].header("x-amz-security-token").is_none());
+    check_bedrock_vision_request(&reqs[0], &png());
+}
+
+#[test]
+fn bedrock_vision_over_converse_stream_gives_the_same_model() {
+    // The model's JSON split into pieces that each end mid-token, sent as contentBlockDelta
+    // events and cut across TCP writes inside frames.
+    let pieces: Vec<String> = MODEL_JSON
+        .as_bytes()
+        .chunks(37)
+        .map(|c| String::from_utf8(c.to_vec()).unwrap())
+        .collect();
+    let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    let body = aws::converse_stream(&refs, "end_turn", 1600, 180).concat();
+    let cuts: Vec<usize> = (1..40).map(|i| i * 53).collect();
+    let server = FakeServer::start(vec![Reply::stream(aws::EVENT_STREAM, body, &cuts)]);
+    let mut c = client(aws::bedrock(&server.url, Some("tok")));
+    c.stream = true;
+    let seen = Arc::new(AtomicU64::new(0));
+    let s2 = seen.clone();
+    c.progress = Some(Arc::new(move |n| {
+        s2.fetch_max(n, Ordering::SeqCst);
+    }));
+    let image = ImageInput::from_bytes(png()).unwrap();
+    let out = import_image(&c, &Prompts::builtin(), image, &VisionOptions::default()).unwrap();
+    check_model(&out);
+    assert_eq!(out.usage.output_tokens, 180);
+    assert_eq!(seen.load(Ordering::SeqCst), pieces.len() as u64);
+    let q = &server.requests()[0];
+    assert_eq!(
+        q.path,
+        format!("/model/{}/converse-stream", aws::MODEL_IN_PATH)
+    );
+    assert_eq!(q.header("x-amz-security-token"), Some("tok"));
+    check_bedrock_vision_request(q, &png());
 }
