@@ -3,6 +3,7 @@
 #   TMC_TEST_LLM_URL  local model (SmolLM2 via llama.cpp, OpenAI-compatible; first start ~8 min)
 #   TMC_TEST_PG_URL   PostgreSQL 18 + pgvector (first start ~20 s)
 #   TMC_TEST_S3_URL   S3-compatible server checking SigV4 (first start ~3 min compile)
+#   TMC_TEST_MINILM_DIR  all-MiniLM-L6-v2 model directory (first fetch ~10 s)
 # A server that cannot start leaves its variable unset; its tests then print SKIPPED.
 _tmc_shared="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/shared"
 _tmc_up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -25,6 +26,8 @@ if [ -d "$_tmc_shared/scripts" ]; then
     elif url="$(bash "$_tmc_shared/scripts/start-s3.sh")"; then export TMC_TEST_S3_URL="$url"
     else echo "warning: S3 server did not start" >&2; fi
   fi
+  # Not a server: the all-MiniLM-L6-v2 weights for the local-embeddings tests and the bench.
+  if [ -z "${TMC_TEST_MINILM_DIR:-}" ] && d="$(bash "$_tmc_shared/scripts/fetch-minilm.sh")"; then export TMC_TEST_MINILM_DIR="$d"; fi
 else
   echo "warning: $_tmc_shared not found; tests that need real servers will be skipped" >&2
 fi
