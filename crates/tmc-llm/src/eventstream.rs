@@ -354,7 +354,6 @@ pub fn delta_text(message: &Message) -> Option<String> {
 /// documents as "retry your request". Validation, access and timeout errors would fail again.
 const RETRYABLE_EXCEPTIONS: &[&str] = &[
     "throttlingexception",
-    "servicequotaexceededexception",
     "serviceunavailableexception",
     "internalserverexception",
     "modelnotreadyexception",
