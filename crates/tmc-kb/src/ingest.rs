@@ -46,7 +46,8 @@ pub struct FileReport {
     pub outcome: Outcome,
     pub format: Option<String>,
     pub chunks: usize,
-    /// Why it was skipped.
+    /// Why it was skipped, or, for a file that was ingested, what of it was left out (PDF
+    /// pages over a size limit).
     pub reason: Option<String>,
 }
 
@@ -277,6 +278,6 @@ fn ingest_file(
         },
         format: Some(parsed.format),
         chunks: stored.len(),
-        reason: None,
+        reason: parsed.note,
     })
 }

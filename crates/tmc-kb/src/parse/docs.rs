@@ -1,5 +1,6 @@
 //! Organisation documents: Markdown (one chunk per heading section, with the heading path),
 //! plain text (paragraph groups) and HTML (turned into Markdown headings and paragraphs first).
+//! PDF lives in [`super::pdf`].
 
 use crate::chunk::{Chunk, ChunkKind, ChunkMeta, MAX_CHUNK_BYTES, truncate};
 
@@ -8,7 +9,7 @@ const TEXT_GROUP_BYTES: usize = 1500;
 
 /// Splits a long body into parts of at most [`MAX_CHUNK_BYTES`] at paragraph boundaries; a
 /// single paragraph longer than that is cut.
-fn split_body(body: &str) -> Vec<String> {
+pub(crate) fn split_body(body: &str) -> Vec<String> {
     let mut parts = Vec::new();
     let mut cur = String::new();
     for para in body.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {

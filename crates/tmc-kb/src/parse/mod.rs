@@ -5,10 +5,12 @@
 //! second, because the standards' files and every threat-model format use generic extensions.
 
 mod docs;
+mod pdf;
 mod standards;
 mod threats;
 
 pub use docs::{html_to_markdown, markdown_chunks, text_chunks};
+pub use pdf::{MAX_PDF_TEXT_BYTES, pdf_chunks};
 pub use standards::{asvs_csv, asvs_json, capec_csv, cwe_csv, owasp_mappings};
 pub use threats::{draft_chunks, import_chunks};
 
@@ -27,6 +29,9 @@ pub struct Parsed {
     /// Short name of the detected format (`cwe-csv`, `markdown`, `import:threat-dragon`…).
     pub format: String,
     pub chunks: Vec<Chunk>,
+    /// What was left out of a file that was otherwise read (PDF pages over a limit), for the
+    /// ingest summary.
+    pub note: Option<String>,
 }
 
 /// Why a file was not ingested.
@@ -53,8 +58,18 @@ pub fn parse_file(name: &str, bytes: &[u8]) -> Result<Parsed, Skip> {
     }
     let lower = name.to_ascii_lowercase();
     let ext = lower.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
-    if bytes.starts_with(b"%PDF") || ext == "pdf" {
-        return skip("PDF is not supported; convert it to text or Markdown first");
+    // PDF readers accept junk before the header within the first KiB; content decides only
+    // for a file that starts with it, so a note that mentions "%PDF-" stays text.
+    let pdf_header = || {
+        bytes[..bytes.len().min(1024)]
+            .windows(5)
+            .any(|w| w == b"%PDF-")
+    };
+    if bytes.starts_with(b"%PDF-") || (ext == "pdf" && pdf_header()) {
+        return pdf_chunks(bytes);
+    }
+    if ext == "pdf" {
+        return skip("named .pdf but not a PDF (no %PDF- header)");
     }
     let head = &bytes[..bytes.len().min(8192)];
     // draw.io PNGs carry a diagram; everything else with NUL bytes is binary.
@@ -98,6 +113,7 @@ fn nonempty(format: &str, chunks: Vec<Chunk>) -> Result<Parsed, Skip> {
     Ok(Parsed {
         format: format.to_string(),
         chunks,
+        note: None,
     })
 }
 
@@ -210,6 +226,7 @@ mod tests {
     fn refuses_what_it_cannot_read() {
         let cases: &[(&str, &[u8], &str)] = &[
             ("a.pdf", b"%PDF-1.7 ...", "PDF"),
+            ("a.pdf", b"\x00\x01binary", "not a PDF"),
             ("a.bin", b"\x00\x01\x02", "binary"),
             ("a.txt", b"\xff\xfe\xfa", "UTF-8"),
             ("a.md", b"   \n", "empty"),
