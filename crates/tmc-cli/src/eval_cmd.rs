@@ -1,14 +1,17 @@
 //! `tmc eval`: import each benchmark system's input, draft it with the chosen mode, and score
 //! the draft against that system's reference threats. Accuracy is measured, never claimed.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use tmc_eval::bench::{ReferenceThreat, group_by_system, load_references};
-use tmc_eval::matching::{LexicalSimilarity, StructuredSimilarity, reference_text};
+use tmc_eval::matching::{
+    EmbeddingSimilarity, LexicalSimilarity, Similarity, StructuredSimilarity, reference_text,
+};
 use tmc_eval::score::{EvalReport, SystemScore, aggregate, score_system};
 
 use crate::Exit;
@@ -24,6 +27,18 @@ pub struct EvalArgs {
     /// How drafts are made.
     #[arg(long, value_enum, default_value = "rules")]
     mode: Mode,
+    /// What decides that a generated threat matches a reference.
+    #[arg(long, value_enum, default_value = "structured")]
+    matcher: Matcher,
+    /// Sentence-embedding model directory (model.safetensors, tokenizer.json, config.json) for
+    /// `--matcher embedding`; without it, `[kb.embeddings]` from tmc.toml.
+    #[arg(long, value_name = "DIR")]
+    embeddings_dir: Option<PathBuf>,
+    /// Also score every draft against another system's references (the next one in order):
+    /// what the matcher gives for threats that cannot be right. A matcher whose control is
+    /// close to its real figures is measuring topic, not threats.
+    #[arg(long)]
+    control: bool,
     #[arg(long, value_enum, default_value = "table")]
     format: EvalFormat,
     /// Append one JSON line (date, git revision, mode, figures) to this file.
@@ -84,6 +99,17 @@ impl Mode {
     }
 }
 
+/// Matchers of the benchmark protocol. Both are recorded with the scores (`describe`).
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
+pub enum Matcher {
+    /// Deterministic: lexical similarity of the mechanism plus a bonus for the same element
+    /// and STRIDE category; needs no model.
+    Structured,
+    /// Cosine of sentence embeddings, pairs below 0.4 unmatched (the Threat Composer
+    /// consistency method); catches paraphrases the lexical matcher misses.
+    Embedding,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EvalFormat {
     Table,
@@ -100,9 +126,29 @@ pub fn run(args: EvalArgs, rules: &tmc_engine::RuleSet, quiet: bool) -> Result<(
     }
     let refs = load_references(&args.bench)
         .with_context(|| format!("loading the benchmark at {}", args.bench.display()))?;
-    let sim = StructuredSimilarity::new(LexicalSimilarity::from_corpus(
-        refs.iter().map(reference_text),
-    ));
+    let sim: Box<dyn Similarity> = match args.matcher {
+        Matcher::Structured => Box::new(StructuredSimilarity::new(LexicalSimilarity::from_corpus(
+            refs.iter().map(reference_text),
+        ))),
+        Matcher::Embedding => {
+            let cfg = match (&args.embeddings_dir, &args.llm_context.embeddings) {
+                (Some(dir), _) => {
+                    serde_json::from_value(serde_json::json!({"provider": "local", "path": dir}))?
+                }
+                (None, Some(cfg)) => cfg.clone(),
+                (None, None) => {
+                    eprintln!(
+                        "--matcher embedding needs an embedding model: --embeddings-dir DIR or [kb.embeddings] in tmc.toml"
+                    );
+                    return Err(Exit(2).into());
+                }
+            };
+            let embedder = cfg
+                .build()
+                .context("building the embedder for --matcher embedding")?;
+            Box::new(EmbeddingSimilarity::new(CachedEmbedder::new(embedder)))
+        }
+    };
     let groups = group_by_system(&refs);
     let kb = if args.mode.uses_kb() {
         Some(bench_kb(&args.bench)?)
@@ -126,6 +172,8 @@ pub fn run(args: EvalArgs, rules: &tmc_engine::RuleSet, quiet: bool) -> Result<(
         None
     };
     let mut scores: Vec<SystemScore> = Vec::new();
+    let mut drafts: Vec<Vec<tmc_model::Threat>> = Vec::new();
+    let mut scored_refs: Vec<&[ReferenceThreat]> = Vec::new();
     let mut skipped: Vec<(String, String)> = Vec::new();
     for ((_dataset, system), system_refs) in &groups {
         if let Some(filter) = &args.system
@@ -142,7 +190,13 @@ pub fn run(args: EvalArgs, rules: &tmc_engine::RuleSet, quiet: bool) -> Result<(
             copilot.as_ref(),
         );
         match drafted {
-            Ok(threats) => scores.push(score_system(&threats, system_refs, &sim)),
+            Ok(threats) => {
+                scores.push(score_system(&threats, system_refs, sim.as_ref()));
+                if args.control {
+                    drafts.push(threats);
+                    scored_refs.push(system_refs.as_slice());
+                }
+            }
             Err(reason) => skipped.push((system.clone(), reason)),
         }
     }
@@ -161,6 +215,18 @@ pub fn run(args: EvalArgs, rules: &tmc_engine::RuleSet, quiet: bool) -> Result<(
     }
     if !quiet {
         eprintln!("{}", summary_line(&report, args.mode));
+    }
+    if args.control && drafts.len() > 1 {
+        let n = drafts.len();
+        let control = aggregate(
+            (0..n)
+                .map(|i| score_system(&drafts[i], scored_refs[(i + 1) % n], sim.as_ref()))
+                .collect(),
+        );
+        eprintln!(
+            "control, each draft against the next system's references: {}",
+            summary_line(&control, args.mode)
+        );
     }
     if let Some(path) = &args.save {
         save(path, &report, args.mode)?;
@@ -233,6 +299,49 @@ fn draft_system(
             },
         },
     )
+}
+
+/// Adapts the knowledge base's embedder to the matcher's one-text interface, embedding each
+/// distinct text once (the matcher asks for every generated × reference pair).
+struct CachedEmbedder {
+    inner: Box<dyn tmc_kb::Embedder>,
+    cache: RefCell<HashMap<String, Option<Vec<f32>>>>,
+    warned: RefCell<bool>,
+}
+
+impl CachedEmbedder {
+    fn new(inner: Box<dyn tmc_kb::Embedder>) -> Self {
+        CachedEmbedder {
+            inner,
+            cache: RefCell::new(HashMap::new()),
+            warned: RefCell::new(false),
+        }
+    }
+}
+
+impl tmc_eval::matching::Embedder for CachedEmbedder {
+    fn embed(&self, text: &str) -> Option<Vec<f32>> {
+        if let Some(v) = self.cache.borrow().get(text) {
+            return v.clone();
+        }
+        let v = match self.inner.embed(&[text.to_string()]) {
+            Ok(mut vs) => vs.pop(),
+            Err(e) => {
+                // One warning, not one per pair; the pair scores 0 (unmatched), which can only
+                // lower the figures, never inflate them.
+                if !self.warned.replace(true) {
+                    eprintln!("warning: embedding failed, pairs score 0: {e}");
+                }
+                None
+            }
+        };
+        self.cache.borrow_mut().insert(text.to_string(), v.clone());
+        v
+    }
+
+    fn model_name(&self) -> String {
+        self.inner.model_id()
+    }
 }
 
 /// The knowledge base for `rules+kb`: every reviewed model under `<bench>/sources`, in memory,

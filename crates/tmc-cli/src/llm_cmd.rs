@@ -36,7 +36,7 @@ pub struct ProviderArgs {
     /// The model alone, without the rule baseline (mode `llm` instead of `rules+llm`).
     #[arg(long)]
     pub llm_only: bool,
-    /// Stream answers (OpenAI-compatible and Anthropic) with a progress line on stderr; on by
+    /// Stream answers (OpenAI-compatible, Anthropic, Bedrock) with a progress line on stderr; on by
     /// default when stderr is a terminal.
     #[arg(long)]
     pub stream: bool,
@@ -283,11 +283,13 @@ pub fn audit(command: AuditCommand, data_dir: &Path, quiet: bool) -> Result<()> 
     }
 }
 
-/// What `tmc eval --mode llm|prompt-only` needs besides the eval arguments.
+/// What `tmc eval` needs from the configuration besides its arguments: the model for the
+/// model modes, the embedder for `--matcher embedding`.
 #[derive(Clone, Default, Debug)]
 pub struct EvalContext {
     pub config: LlmConfig,
     pub data_dir: PathBuf,
+    pub embeddings: Option<tmc_kb::EmbeddingConfig>,
 }
 
 /// One benchmark system as the copilot sees it in `tmc eval`.

@@ -272,6 +272,7 @@ fn run(cli: Cli) -> Result<()> {
             args.llm_context = Box::new(llm_cmd::EvalContext {
                 config: loaded.config.llm.clone(),
                 data_dir: data_dir.clone(),
+                embeddings: loaded.config.kb.embeddings.clone(),
             });
             let set = rules.load(&loaded.config)?;
             eval_cmd::run(args, &set, cli.quiet)

@@ -424,3 +424,52 @@ fn huge_and_binary_inputs_are_refused_cleanly() {
     let o = tmc(&["import", bin.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
 }
+
+/// `--matcher embedding` with the real MiniLM weights (TMC_TEST_MINILM_DIR, set by
+/// scripts/services.sh): the decision rule is recorded, and the control — drafts scored against
+/// another system's references — stays below the real figures.
+#[test]
+fn eval_embedding_matcher_records_its_rule_and_its_control_is_lower() {
+    let b = bench();
+    let o = tmc(&[
+        "eval",
+        "--bench",
+        b.to_str().unwrap(),
+        "--matcher",
+        "embedding",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--embeddings-dir"), "{}", stderr(&o));
+    let Some(dir) = std::env::var_os("TMC_TEST_MINILM_DIR") else {
+        eprintln!("SKIPPED: TMC_TEST_MINILM_DIR not set (scripts/services.sh fetches the weights)");
+        return;
+    };
+    let o = tmc(&[
+        "eval",
+        "--bench",
+        b.to_str().unwrap(),
+        "--matcher",
+        "embedding",
+        "--embeddings-dir",
+        dir.to_str().unwrap(),
+        "--control",
+        "--format",
+        "json",
+    ]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let rule = report["systems"][0]["similarity"].as_str().unwrap();
+    assert!(rule.starts_with("embedding cosine (local:"), "{rule}");
+    assert!(rule.contains("threshold 0.40"), "{rule}");
+    let recall = |line: &str| -> f64 {
+        let rest = line.split("recall ").nth(1).unwrap();
+        rest.split('%').next().unwrap().parse().unwrap()
+    };
+    let real = err.lines().find(|l| l.starts_with("eval summary")).unwrap();
+    let control = err.lines().find(|l| l.starts_with("control")).unwrap();
+    assert!(
+        recall(control) < recall(real),
+        "control {control}\nreal {real}"
+    );
+}
