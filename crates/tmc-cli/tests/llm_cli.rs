@@ -224,8 +224,14 @@ fn draft_with_kb_and_provider_sends_retrieved_passages_and_keeps_their_ids() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     let sent = bodies.lock().unwrap().join("\n");
-    assert!(sent.contains(&source), "the prompt names the passage's source id");
-    assert!(sent.contains("Past threat model \\\"Past webshop\\\", review status accepted"), "{sent}");
+    assert!(
+        sent.contains(&source),
+        "the prompt names the passage's source id"
+    );
+    assert!(
+        sent.contains("Past threat model \\\"Past webshop\\\", review status accepted"),
+        "{sent}"
+    );
 
     let draft: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
@@ -237,7 +243,10 @@ fn draft_with_kb_and_provider_sends_retrieved_passages_and_keeps_their_ids() {
         .filter(|t| t["provenance"]["source"] == "model")
         .collect();
     assert_eq!(cited.len(), 1, "{err}");
-    assert_eq!(cited[0]["provenance"]["retrieved"], serde_json::json!([source]));
+    assert_eq!(
+        cited[0]["provenance"]["retrieved"],
+        serde_json::json!([source])
+    );
 }
 
 /// `eval --mode rules+kb+llm`: the prompt carries passages from the other benchmark systems,
@@ -282,7 +291,10 @@ fn eval_rules_kb_llm_prompts_with_other_systems_only() {
     let sent = bodies.lock().unwrap().clone();
     assert!(!sent.is_empty());
     let all = sent.join("\n");
-    assert!(all.contains("Past threat model"), "retrieved passages are sent");
+    assert!(
+        all.contains("Past threat model"),
+        "retrieved passages are sent"
+    );
     assert!(
         !all.contains("husky-ai-threat-model.json#"),
         "the scored system's own threats never reach the prompt"

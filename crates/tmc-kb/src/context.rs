@@ -160,6 +160,10 @@ fn passage(row: &ChunkRow, max_chars: usize) -> String {
         other => other.as_str().to_ascii_uppercase(),
     };
     let body = truncate(&row.text, max_chars);
-    let cut = if body.len() < row.text.len() { " …" } else { "" };
+    let cut = if body.len() < row.text.len() {
+        " …"
+    } else {
+        ""
+    };
     format!("{label}: {}\n{body}{cut}", row.title)
 }

@@ -87,7 +87,10 @@ fn a_past_rejection_lowers_the_matching_rule_threat_once_and_says_why() {
     let find = |d: &Draft, id: &str| d.threats.iter().find(|t| t.id == id).unwrap().clone();
     let (old, new) = (find(&before, &rejected), find(&after, &rejected));
     assert_eq!(new.severity.likelihood, old.severity.likelihood - 1);
-    assert_eq!(new.severity.score, new.severity.likelihood * new.severity.impact);
+    assert_eq!(
+        new.severity.score,
+        new.severity.likelihood * new.severity.impact
+    );
     let factor = new
         .severity
         .factors
@@ -96,10 +99,19 @@ fn a_past_rejection_lowers_the_matching_rule_threat_once_and_says_why() {
         .unwrap();
     assert_eq!(factor.delta, -1);
     assert!(factor.value.contains("Past webshop"), "{}", factor.value);
-    assert!(factor.value.contains(&format!("past.json#{rejected}")), "{}", factor.value);
+    assert!(
+        factor.value.contains(&format!("past.json#{rejected}")),
+        "{}",
+        factor.value
+    );
 
     let acc = find(&after, &accepted);
-    assert!(acc.severity.factors.iter().all(|f| f.name != REJECTED_FACTOR));
+    assert!(
+        acc.severity
+            .factors
+            .iter()
+            .all(|f| f.name != REJECTED_FACTOR)
+    );
     let lowered = after
         .threats
         .iter()
@@ -133,8 +145,14 @@ fn prompt_context_carries_accepted_past_threats_with_their_source_and_never_reje
 
     let ctx = retrieve_context(&kb, &model, &ContextOptions::default()).unwrap();
     let ids: Vec<&str> = ctx.iter().map(|c| c.id.as_str()).collect();
-    assert!(ids.contains(&format!("past.json#{accepted}").as_str()), "{ids:?}");
-    assert!(!ids.iter().any(|i| i.ends_with(&format!("#{rejected}"))), "{ids:?}");
+    assert!(
+        ids.contains(&format!("past.json#{accepted}").as_str()),
+        "{ids:?}"
+    );
+    assert!(
+        !ids.iter().any(|i| i.ends_with(&format!("#{rejected}"))),
+        "{ids:?}"
+    );
     let mut unique = ids.clone();
     unique.sort();
     unique.dedup();
@@ -147,8 +165,11 @@ fn prompt_context_carries_accepted_past_threats_with_their_source_and_never_reje
             c.text
         );
         assert!(!c.elements.is_empty());
-        assert!(c.elements.iter().all(|e| model.component(e).is_some()
-            || model.flows.iter().any(|f| &f.id == e)));
+        assert!(
+            c.elements
+                .iter()
+                .all(|e| model.component(e).is_some() || model.flows.iter().any(|f| &f.id == e))
+        );
     }
 
     let capped = ContextOptions {
