@@ -2,6 +2,7 @@
 # from ../shared/scripts, unless they already answer, and exports their endpoints:
 #   TMC_TEST_LLM_URL  local model (SmolLM2 via llama.cpp, OpenAI-compatible; first start ~8 min)
 #   TMC_TEST_PG_URL   PostgreSQL 18 + pgvector (first start ~20 s)
+#   TMC_TEST_PG_TLS_URL, TMC_TEST_PG_TLS_CA  the same server behind TLS (scripts/pg-tls.sh)
 #   TMC_TEST_S3_URL   S3-compatible server checking SigV4 (first start ~3 min compile)
 #   TMC_TEST_MINILM_DIR  all-MiniLM-L6-v2 model directory (first fetch ~10 s)
 # A server that cannot start leaves its variable unset; its tests then print SKIPPED.
@@ -20,6 +21,12 @@ if [ -d "$_tmc_shared/scripts" ]; then
     if _tmc_up 55433; then export TMC_TEST_PG_URL="postgres://postgres@127.0.0.1:55433/tmc"
     elif url="$(TMC_SERVICES=/var/tmp/tmc-services bash "$_tmc_shared/scripts/start-postgres.sh")"; then export TMC_TEST_PG_URL="$url"
     else echo "warning: PostgreSQL did not start" >&2; fi
+  fi
+  # TLS in front of that server (stunnel; a throwaway CA): TMC_TEST_PG_TLS_URL, TMC_TEST_PG_TLS_CA.
+  if [ -z "${TMC_TEST_PG_TLS_URL:-}" ] && [ -n "${TMC_TEST_PG_URL:-}" ]; then
+    if out="$(bash "$(dirname "${BASH_SOURCE[0]}")/pg-tls.sh")"; then
+      export TMC_TEST_PG_TLS_URL="${out%%$'\n'*}" TMC_TEST_PG_TLS_CA="${out#*$'\n'}"
+    else echo "warning: PostgreSQL TLS endpoint did not start" >&2; fi
   fi
   if [ -z "${TMC_TEST_S3_URL:-}" ]; then
     if _tmc_up 59001; then export TMC_TEST_S3_URL="http://127.0.0.1:59001"

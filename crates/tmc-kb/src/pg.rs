@@ -13,20 +13,20 @@
 //! restricted to rows with `vector_dims(embedding) = N` (the pgvector-documented way to index a
 //! column of mixed dimensions). Dense queries use the same expression so the planner can use it.
 //!
-//! The client is the synchronous `postgres` crate without TLS: the CLI is blocking and the
-//! supported deployment here is a loopback or private-network server. Managed PostgreSQL needs
-//! TLS; a URL that asks for it (`sslmode=require`, `verify-ca`, `verify-full`) is rejected with a
-//! clear error rather than silently sent in clear text.
-//! TODO(tls): add `postgres-native-tls` (or `tokio-postgres-rustls`) behind a feature.
+//! The client is the synchronous `postgres` crate (the CLI is blocking). TLS follows libpq's
+//! `sslmode` in the URL (see [`tls`]): `verify-full` for a managed server, `disable` (or no
+//! `sslmode`) for a loopback or private-network one.
 
 use std::sync::Mutex;
 
+use postgres::Client;
 use postgres::types::ToSql;
-use postgres::{Client, NoTls};
 
 use crate::chunk::{ChunkKind, ChunkMeta};
 use crate::error::KbError;
 use crate::index::{ChunkRow, Filter, Index, SourceRecord, Stats, StoredChunk};
+
+pub mod tls;
 
 /// Default schema holding the tables, so the knowledge base can share a database with others.
 pub const DEFAULT_SCHEMA: &str = "tmc_kb";
@@ -46,12 +46,28 @@ pub struct PgIndex {
     schema: String,
 }
 
-/// The server's message when there is one: `postgres::Error`'s own text is just "db error".
+/// The server's message when there is one: `postgres::Error`'s own text is just "db error",
+/// and for other errors the cause (the TLS or I/O error) is only in its source chain.
 fn pg(e: postgres::Error) -> KbError {
     match e.as_db_error() {
         Some(db) => KbError::Postgres(format!("{} ({})", db.message(), db.code().code())),
-        None => KbError::Postgres(e.to_string()),
+        None => KbError::Postgres(error_chain(&e)),
     }
+}
+
+/// An error and its sources, joined with ": ".
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }
 
 /// Rejects schema names that would need quoting, so they can be spliced into SQL safely.
@@ -72,24 +88,6 @@ fn check_schema(schema: &str) -> Result<(), KbError> {
             "PostgreSQL schema `{schema}`: use lowercase letters, digits and _ (at most 63)"
         )))
     }
-}
-
-/// TLS is not implemented: refuse URLs that require it instead of connecting in clear text.
-fn check_tls(url: &str) -> Result<(), KbError> {
-    let lower = url.to_ascii_lowercase();
-    for mode in [
-        "sslmode=require",
-        "sslmode=verify-ca",
-        "sslmode=verify-full",
-    ] {
-        if lower.contains(mode) {
-            return Err(KbError::Invalid(format!(
-                "PostgreSQL URL asks for TLS ({mode}), which tmc does not support yet; use a \
-                 loopback/private server or a TLS-terminating proxy (see TODO(tls) in tmc-kb pg.rs)"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// pgvector's text form `[x,y,…]`; sent as text and cast, so no pgvector client crate is needed.
@@ -156,10 +154,12 @@ fn source_record(r: &postgres::Row) -> SourceRecord {
 
 impl PgIndex {
     /// Connects and creates the pgvector extension, the schema and the tables if needed.
+    ///
+    /// `url` is a libpq-style URL or `key=value` string; its `sslmode` and `sslrootcert` decide
+    /// how the connection is protected (see [`tls::TlsSettings`]).
     pub fn connect(url: &str, schema: &str) -> Result<Self, KbError> {
         check_schema(schema)?;
-        check_tls(url)?;
-        let mut client = Client::connect(url, NoTls).map_err(pg)?;
+        let mut client = tls::connect(url)?;
         client
             .batch_execute(&format!(
                 "
@@ -463,12 +463,6 @@ mod tests {
         assert!(check_schema("1abc").is_err());
         assert!(check_schema("a;drop").is_err());
         assert!(check_schema("").is_err());
-    }
-
-    #[test]
-    fn tls_urls_are_refused_clearly() {
-        assert!(check_tls("postgres://u@db.example/x?sslmode=require").is_err());
-        assert!(check_tls("postgres://postgres@127.0.0.1:55433/tmc").is_ok());
     }
 
     #[test]
