@@ -40,6 +40,10 @@ pub struct ProviderArgs {
     /// default when stderr is a terminal.
     #[arg(long)]
     pub stream: bool,
+    /// The model's context window in tokens (`llm.context_window_tokens`,
+    /// `TMC_LLM_CONTEXT_WINDOW`): prompts are shortened and answers capped to fit it.
+    #[arg(long, value_name = "TOKENS")]
+    pub context_window: Option<usize>,
 }
 
 impl ProviderArgs {
@@ -59,6 +63,7 @@ impl ProviderArgs {
             base_url: self.base_url.clone(),
             privacy: self.privacy.clone(),
             profile: self.llm_profile.clone(),
+            context_window_tokens: self.context_window,
         }
     }
 }
@@ -119,6 +124,7 @@ impl Copilot {
             prompt_mode,
             workers: self.settings.max_concurrency,
             mode_name: mode_name.into(),
+            context_window: self.settings.context_window_tokens,
             ..CopilotOptions::default()
         }
     }

@@ -37,6 +37,10 @@ pub struct LlmConfig {
     pub max_tokens: Option<u32>,
     pub temperature: Option<f32>,
     pub prompt_budget_tokens: Option<usize>,
+    /// The model's context window in tokens (prompt + answer). When set, prompts that would
+    /// not fit are shortened (fewer baseline threats and passages, smaller parts) and the
+    /// answer's `max_tokens` is capped to what is left; small local models need it.
+    pub context_window_tokens: Option<usize>,
     /// Directory whose `*.md` files replace the built-in prompts of the same name.
     pub prompts_dir: Option<PathBuf>,
     /// Redaction is on unless set to false.
@@ -66,6 +70,7 @@ pub struct Overrides {
     pub base_url: Option<String>,
     pub privacy: Option<String>,
     pub profile: Option<String>,
+    pub context_window_tokens: Option<usize>,
 }
 
 /// Fully resolved settings.
@@ -82,6 +87,7 @@ pub struct Settings {
     pub max_tokens: u32,
     pub temperature: f32,
     pub budget_tokens: usize,
+    pub context_window_tokens: Option<usize>,
     pub prompts_dir: Option<PathBuf>,
     pub redact: bool,
     pub redact_patterns: Vec<String>,
@@ -107,6 +113,7 @@ fn layer(base: &mut LlmConfig, top: &LlmConfig) {
         max_tokens,
         temperature,
         prompt_budget_tokens,
+        context_window_tokens,
         prompts_dir,
         redact,
         structured_output,
@@ -233,6 +240,11 @@ impl Settings {
             max_tokens: c.max_tokens.unwrap_or(2_000),
             temperature: c.temperature.unwrap_or(0.2),
             budget_tokens: c.prompt_budget_tokens.unwrap_or(6_000),
+            context_window_tokens: flags
+                .context_window_tokens
+                .or_else(|| num("TMC_LLM_CONTEXT_WINDOW").map(|v| v as usize))
+                .or(c.context_window_tokens)
+                .filter(|&w| w > 0),
             prompts_dir: c.prompts_dir,
             redact: c.redact.unwrap_or(true),
             redact_patterns: c.redact_patterns,

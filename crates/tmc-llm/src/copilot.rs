@@ -15,8 +15,8 @@ use crate::error::LlmError;
 use crate::merge::{MergeStats, ModelOrigin, merge};
 use crate::output::{CheckContext, CheckedThreat, answer_schema, check_answer, secret_phrases};
 use crate::prompt::{
-    Chunk, Prompts, RetrievedChunk, element_ids, extra_guidance, plan_chunks, render_baseline,
-    render_context, render_descriptions, render_model,
+    Chunk, Prompts, RetrievedChunk, element_ids, estimate_tokens, extra_guidance, plan_chunks,
+    render_baseline, render_context, render_descriptions, render_model,
 };
 use crate::provider::{ChatRequest, Message, Role, Usage};
 use crate::redact::Redactor;
@@ -45,6 +45,8 @@ pub struct CopilotOptions {
     pub workers: usize,
     /// Written into `generator.mode` of the merged draft ("llm", "rules+llm").
     pub mode_name: String,
+    /// The model's context window (prompt + answer) in tokens; `None` trusts the provider.
+    pub context_window: Option<usize>,
 }
 
 impl Default for CopilotOptions {
@@ -59,6 +61,7 @@ impl Default for CopilotOptions {
             baseline_limit: 80,
             workers: 2,
             mode_name: "rules+llm".into(),
+            context_window: None,
         }
     }
 }
@@ -107,8 +110,9 @@ pub fn render_prompts(
 ) -> Result<(String, String, BTreeSet<String>), LlmError> {
     let scope = (!single).then_some(chunk);
     let ids = element_ids(input.model, scope);
-    let schema = serde_json::to_string_pretty(&answer_schema())
-        .map_err(|e| LlmError::Template(e.to_string()))?;
+    // Compact: the schema is for the model, and indentation costs a small model's window.
+    let schema =
+        serde_json::to_string(&answer_schema()).map_err(|e| LlmError::Template(e.to_string()))?;
     let mut sv = BTreeMap::new();
     sv.insert("extra_guidance", extra_guidance(prompts, input.model)?);
     sv.insert("output_schema", schema);
@@ -168,6 +172,104 @@ pub fn render_prompts(
     Ok((system, user, ids))
 }
 
+/// The token budget of one part of the model. With a context window, the part must leave room
+/// for the system prompt, an answer and about as much again for baseline threats and passages,
+/// so small-window models get the system in smaller parts instead of a prompt they cannot read.
+fn part_budget(
+    prompts: &Prompts,
+    input: &CopilotInput<'_>,
+    opts: &CopilotOptions,
+) -> Result<usize, LlmError> {
+    let Some(window) = opts.context_window else {
+        return Ok(opts.budget_tokens);
+    };
+    let whole = Chunk {
+        label: String::new(),
+        components: BTreeSet::new(),
+    };
+    let empty = CopilotInput {
+        retrieved: &[],
+        show_baseline: false,
+        ..*input
+    };
+    let (system, user, _) = render_prompts(prompts, &empty, &whole, false, opts)?;
+    let fixed = fitted_tokens(&system) + fitted_tokens(&user) + FRAMING_TOKENS;
+    let answer = (opts.max_tokens as usize).min(window / 4);
+    let left = window.saturating_sub(fixed + answer);
+    Ok(opts.budget_tokens.min(left / 2).max(1))
+}
+
+/// Tokens a chat request spends on framing (roles, template markers) beyond its texts.
+const FRAMING_TOKENS: usize = 64;
+
+/// Smallest answer worth asking for: a handful of threats in JSON.
+const MIN_ANSWER_TOKENS: usize = 256;
+
+/// Our token estimate is characters / 4; tokenizers of small models and JSON-heavy text run
+/// denser, so a prompt is counted at 5/4 of the estimate when fitting a context window.
+fn fitted_tokens(text: &str) -> usize {
+    estimate_tokens(text).saturating_mul(5) / 4
+}
+
+/// The prompts of one part, shortened step by step until prompt + answer fit the context
+/// window: fewer baseline threats and retrieved passages, then shorter descriptions, then
+/// neither. Returns the prompts, the answer's token cap and a note when something was left out.
+type Fitted = (String, String, BTreeSet<String>, u32, Option<String>);
+
+fn fit_prompts(
+    prompts: &Prompts,
+    input: &CopilotInput<'_>,
+    chunk: &Chunk,
+    single: bool,
+    opts: &CopilotOptions,
+) -> Result<Fitted, LlmError> {
+    let Some(window) = opts.context_window else {
+        let (system, user, ids) = render_prompts(prompts, input, chunk, single, opts)?;
+        return Ok((system, user, ids, opts.max_tokens, None));
+    };
+    // (baseline threats listed, retrieved passages, description budget) per step.
+    let all = input.retrieved.len();
+    let steps = [
+        (opts.baseline_limit, all, opts.budget_tokens),
+        (opts.baseline_limit.min(20), all.min(8), opts.budget_tokens),
+        (
+            opts.baseline_limit.min(8),
+            all.min(3),
+            opts.budget_tokens / 2,
+        ),
+        (0, 0, opts.budget_tokens / 4),
+    ];
+    let mut need = 0;
+    for (i, &(baseline_limit, passages, budget_tokens)) in steps.iter().enumerate() {
+        let o = CopilotOptions {
+            baseline_limit,
+            budget_tokens,
+            ..opts.clone()
+        };
+        let cut = CopilotInput {
+            retrieved: &input.retrieved[..passages],
+            ..*input
+        };
+        let (system, user, ids) = render_prompts(prompts, &cut, chunk, single, &o)?;
+        need = fitted_tokens(&system) + fitted_tokens(&user) + FRAMING_TOKENS;
+        let room = window.saturating_sub(need);
+        if room >= MIN_ANSWER_TOKENS.min(opts.max_tokens as usize) {
+            let max_tokens = opts.max_tokens.min(u32::try_from(room).unwrap_or(u32::MAX));
+            let note = (i > 0).then(|| {
+                format!(
+                    "{}: prompt shortened to fit the {window}-token context window (baseline threats listed: up to {baseline_limit}, retrieved passages: {passages} of {all}, answer up to {max_tokens} tokens)",
+                    chunk.label
+                )
+            });
+            return Ok((system, user, ids, max_tokens, note));
+        }
+    }
+    Err(LlmError::Config(format!(
+        "{}: the prompt needs about {need} tokens even shortened, more than the {window}-token context window leaves for an answer; use a model with a larger window or a smaller prompt_budget_tokens so the system is split into smaller parts",
+        chunk.label
+    )))
+}
+
 fn run_chunk(
     client: &Client,
     prompts: &Prompts,
@@ -177,7 +279,16 @@ fn run_chunk(
     opts: &CopilotOptions,
 ) -> Result<ChunkResult, LlmError> {
     let mut res = ChunkResult::default();
-    let (system, user, ids) = render_prompts(prompts, input, chunk, single, opts)?;
+    let (system, user, ids, max_tokens, note) =
+        match fit_prompts(prompts, input, chunk, single, opts) {
+            Ok(f) => f,
+            Err(e) => {
+                res.failed = true;
+                res.warnings.push(format!("{e}; baseline kept"));
+                return Ok(res);
+            }
+        };
+    res.warnings.extend(note);
     let mut redactor = if opts.redact {
         Redactor::new(&opts.redact_patterns)?
     } else {
@@ -209,7 +320,7 @@ fn run_chunk(
             role: Role::User,
             content: user_sent,
         }],
-        max_tokens: opts.max_tokens,
+        max_tokens,
         temperature: opts.temperature,
         json_schema: Some(answer_schema()),
         images: Vec::new(),
@@ -230,8 +341,7 @@ fn run_chunk(
     res.usage.add(first.usage);
     if matches!(first.stop_reason.as_deref(), Some("length" | "max_tokens")) {
         res.warnings.push(format!(
-            "{label}: the answer hit the token limit ({}) and may be cut off",
-            opts.max_tokens
+            "{label}: the answer hit the token limit ({max_tokens}) and may be cut off"
         ));
     }
     let checked = check_answer(&redactor.restore(&first.text), &ctx);
@@ -260,13 +370,35 @@ fn run_chunk(
         role: Role::User,
         content: repair,
     });
-    let second = match client.complete(&req, redactor.count) {
-        Ok(r) => Some(r),
-        Err(e @ LlmError::PrivacyRefused { .. }) => return Err(e),
-        Err(e) => {
-            res.warnings
-                .push(format!("{label}: repair call failed ({e})"));
-            None
+    let repair_fits = match opts.context_window {
+        None => true,
+        Some(window) => {
+            let need = fitted_tokens(&req.system)
+                + req
+                    .messages
+                    .iter()
+                    .map(|m| fitted_tokens(&m.content))
+                    .sum::<usize>()
+                + FRAMING_TOKENS;
+            let room = window.saturating_sub(need);
+            req.max_tokens = max_tokens.min(u32::try_from(room).unwrap_or(u32::MAX));
+            room >= MIN_ANSWER_TOKENS.min(max_tokens as usize)
+        }
+    };
+    let second = if !repair_fits {
+        res.warnings.push(format!(
+            "{label}: repair round skipped: the first answer and the errors would not fit the context window"
+        ));
+        None
+    } else {
+        match client.complete(&req, redactor.count) {
+            Ok(r) => Some(r),
+            Err(e @ LlmError::PrivacyRefused { .. }) => return Err(e),
+            Err(e) => {
+                res.warnings
+                    .push(format!("{label}: repair call failed ({e})"));
+                None
+            }
         }
     };
     let rechecked = second.map(|r| {
@@ -312,7 +444,7 @@ pub fn run(
 ) -> Result<Outcome, LlmError> {
     client.check_privacy()?;
     let chunks = match opts.prompt_mode {
-        PromptMode::Full => plan_chunks(input.model, opts.budget_tokens),
+        PromptMode::Full => plan_chunks(input.model, part_budget(prompts, input, opts)?),
         PromptMode::ProductOnly => vec![Chunk {
             label: "product description".into(),
             components: input

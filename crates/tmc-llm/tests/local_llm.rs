@@ -78,6 +78,8 @@ fn real_local_model_ends_with_a_valid_merged_draft() {
         base_url: Some(url),
         privacy: Some("local-only".into()),
         profile: None,
+        // SmolLM2 is served with a 4096-token context: prompts must be fitted to it.
+        context_window_tokens: Some(4096),
     };
     let no_env = |_: &str| None;
     let settings = Settings::resolve(&cfg, &flags, &no_env).unwrap();

@@ -187,6 +187,87 @@ fn large_systems_are_split_per_trust_zone() {
     }));
 }
 
+/// Characters of a request's texts, as the fitting counts them (5/4 of chars/4).
+fn fitted(body: &serde_json::Value) -> usize {
+    let chars: usize = body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap().len())
+        .sum();
+    chars.div_ceil(4) * 5 / 4
+}
+
+#[test]
+fn a_context_window_shortens_the_prompt_and_caps_the_answer() {
+    let model = example("webshop-payments.yaml");
+    let base = baseline(&model);
+    let passages: Vec<RetrievedChunk> = (0..20)
+        .map(|i| RetrievedChunk {
+            id: format!("past.json#T{i}"),
+            text: format!("Past threat {i}: ").repeat(40),
+        })
+        .collect();
+    // Without a window, everything is sent and the answer may use max_tokens.
+    let (c, seen) = client(Box::new(|_, _| "{\"threats\": []}".into()));
+    let out = run_with(
+        &c,
+        &model,
+        &base,
+        &passages,
+        None,
+        &CopilotOptions::default(),
+    )
+    .unwrap();
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    let full = seen.lock().unwrap()[0].clone();
+    assert_eq!(full["max_tokens"], 2000);
+    let user = full["messages"][1]["content"].as_str().unwrap();
+    assert_eq!(user.matches("source past.json#T").count(), 20);
+    assert!(fitted(&full) + 2000 > 4096, "the case must need shortening");
+
+    let (c, seen) = client(Box::new(|_, _| "{\"threats\": []}".into()));
+    let opts = CopilotOptions {
+        context_window: Some(4096),
+        ..CopilotOptions::default()
+    };
+    let out = run_with(&c, &model, &base, &passages, None, &opts).unwrap();
+    let sent = seen.lock().unwrap();
+    assert_eq!(sent.len(), out.calls as usize);
+    for body in sent.iter() {
+        let max = body["max_tokens"].as_u64().unwrap() as usize;
+        assert!(max >= 256, "{max}");
+        assert!(fitted(body) + max <= 4096, "{} + {max}", fitted(body));
+    }
+    assert!(
+        out.warnings
+            .iter()
+            .any(|w| w.contains("prompt shortened to fit the 4096-token context window")),
+        "{:?}",
+        out.warnings
+    );
+    let user = sent[0]["messages"][1]["content"].as_str().unwrap();
+    assert!(user.matches("source past.json#T").count() < 20);
+
+    // A window too small for any prompt: no call, a clear warning, the baseline kept.
+    let (c, seen) = client(Box::new(|_, _| "{\"threats\": []}".into()));
+    let opts = CopilotOptions {
+        context_window: Some(600),
+        ..CopilotOptions::default()
+    };
+    let out = run_with(&c, &model, &base, &passages, None, &opts).unwrap();
+    assert!(seen.lock().unwrap().is_empty());
+    assert_eq!(out.chunks_failed, out.chunks);
+    assert!(
+        out.warnings
+            .iter()
+            .any(|w| w.contains("600-token context window")),
+        "{:?}",
+        out.warnings
+    );
+    assert_eq!(out.draft.threats.len(), base.threats.len());
+}
+
 #[test]
 fn secrets_are_redacted_before_the_call_and_restored_after() {
     let mut model = example("webshop-payments.yaml");
