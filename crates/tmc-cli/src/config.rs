@@ -34,7 +34,8 @@ pub struct KbConfig {
     #[serde(default)]
     pub backend: KbBackend,
     /// `postgres://user@host:port/db`; `TMC_KB_POSTGRES_URL` overrides it, so a password in
-    /// the URL need not be written in a committed file. No TLS yet (loopback/private network).
+    /// the URL need not be written in a committed file. TLS as libpq spells it:
+    /// `?sslmode=verify-full&sslrootcert=/path/ca.pem` (managed PostgreSQL in a cloud).
     pub postgres_url: Option<String>,
     /// Schema holding the tables (default `tmc_kb`).
     pub postgres_schema: Option<String>,
