@@ -1,6 +1,6 @@
 //! Shared machinery for the threat-model importers: id allocation, notes, lenient JSON access
-//! with precise error locations, and the guesses (technology, protocol, STRIDE) every format
-//! needs.
+//! with precise error locations, and the guesses (STRIDE, boundary kind, trust zone) every
+//! format needs; technology and protocol come from [`crate::keywords`].
 //!
 //! Kept in one place so that every importer makes the same guess from the same words: a reviewer
 //! who learns that "postgres" becomes `database` in one format should not find `other` in the
@@ -11,10 +11,11 @@ use std::collections::{BTreeMap, HashSet};
 use serde_json::Value;
 use tmc_model::{
     BoundaryKind, Component, DataAsset, ElementKind, Flow, Mitigation, MitigationStatus, Product,
-    Protocol, Provenance, References, Severity, SeverityAssessment, Stride, SystemModel,
-    TargetKind, TargetRef, Technology, Threat, ThreatStatus, TrustBoundary, TrustZone,
+    Provenance, References, Severity, SeverityAssessment, Stride, SystemModel, TargetKind,
+    TargetRef, Technology, Threat, ThreatStatus, TrustBoundary, TrustZone,
 };
 
+use crate::keywords::{self, TextKind};
 use crate::{ImportError, ImportNote, ImportResult, MAX_IMPORT_BYTES};
 
 /// Longest id we generate; the DSL accepts 128, and we keep room for a uniqueness suffix.
@@ -432,400 +433,6 @@ pub(crate) fn push_unique(v: &mut Vec<Stride>, s: Stride) {
     }
 }
 
-/// Guesses our catalogue technology from free text (a name, a type label, a product).
-///
-/// Order matters: more specific words come first so "API gateway" is a gateway, not an API
-/// service, and "key vault" a vault, not a key-value store.
-pub(crate) fn infer_technology(text: &str) -> Option<Technology> {
-    let t = format!(
-        " {} ",
-        text.to_ascii_lowercase()
-            .replace(['_', '-', '\n', '/'], " ")
-    );
-    let has = |words: &[&str]| words.iter().any(|w| t.contains(w));
-    use Technology::*;
-    let rules: &[(&[&str], Technology)] = &[
-        (
-            &["api gateway", "apigateway", "api management", "gateway api"],
-            ApiGateway,
-        ),
-        (
-            &[
-                "key vault",
-                "keyvault",
-                "secrets manager",
-                "secret manager",
-                "vault",
-                " hsm ",
-                " kms ",
-            ],
-            SecretsVault,
-        ),
-        (
-            &[
-                "load balancer",
-                "loadbalancer",
-                " alb ",
-                " elb ",
-                "reverse proxy",
-                "haproxy",
-            ],
-            LoadBalancer,
-        ),
-        (&[" waf ", "web application firewall"], Waf),
-        (&[" cdn ", "cloudfront", "akamai", "fastly"], Cdn),
-        (
-            &[
-                "vector db",
-                "vector database",
-                "vector store",
-                "pinecone",
-                "weaviate",
-                "qdrant",
-                "chroma",
-            ],
-            VectorDatabase,
-        ),
-        (&["redis", "memcache", " cache "], Cache),
-        (
-            &[
-                "queue",
-                " sqs ",
-                "kafka",
-                "rabbitmq",
-                "message broker",
-                " jms ",
-                "event bus",
-                "eventbridge",
-                " sns ",
-                "pub sub",
-                "pubsub",
-                "service bus",
-            ],
-            Queue,
-        ),
-        (
-            &[
-                "elasticsearch",
-                "opensearch",
-                "search index",
-                "search engine",
-                " solr ",
-            ],
-            SearchIndex,
-        ),
-        (
-            &[
-                "mongodb",
-                "mongo ",
-                "dynamodb",
-                "cosmos",
-                "cassandra",
-                "nosql",
-                "couchdb",
-                "firestore",
-            ],
-            NosqlDatabase,
-        ),
-        (
-            &[
-                "postgres",
-                "psql",
-                "mysql",
-                "mariadb",
-                "sql server",
-                "mssql",
-                "oracle db",
-                " rds ",
-                "aurora",
-                "sqlite",
-                " sql ",
-                "database",
-                " db ",
-                "sql database",
-            ],
-            Database,
-        ),
-        (
-            &[
-                " s3 ",
-                "bucket",
-                "blob",
-                "object storage",
-                "azure storage",
-                "storage account",
-            ],
-            ObjectStorage,
-        ),
-        (
-            &[
-                "file server",
-                "file storage",
-                "file share",
-                "filesystem",
-                "file system",
-                " nfs ",
-                " smb ",
-                " efs ",
-                "wallet file",
-                "config file",
-            ],
-            FileStorage,
-        ),
-        (
-            &[
-                "identity provider",
-                " idp ",
-                "cognito",
-                "okta",
-                "auth0",
-                "keycloak",
-                " ldap",
-                "active directory",
-                " sso ",
-                "identity store",
-                "entra",
-                "auth service",
-                "authorization server",
-                "oauth server",
-            ],
-            IdentityProvider,
-        ),
-        (
-            &[
-                " llm",
-                "language model",
-                "bedrock",
-                "openai",
-                " gpt",
-                "claude",
-                "gemini",
-                "inference api",
-                "inference endpoint",
-                "ml model",
-                "machine learning model",
-                "foundation model",
-            ],
-            Llm,
-        ),
-        (&[" agent "], Agent),
-        (&["iot gateway", "edge gateway"], IotGateway),
-        (
-            &[
-                "iot",
-                "sensor",
-                "embedded device",
-                "drone",
-                " plc ",
-                "firmware",
-            ],
-            IotDevice,
-        ),
-        (
-            &[
-                "kubernetes",
-                " k8s",
-                " eks ",
-                " aks ",
-                " gke ",
-                "container platform",
-                "docker",
-                "openshift",
-                "ecs cluster",
-            ],
-            ContainerPlatform,
-        ),
-        (
-            &[
-                "jenkins",
-                "pipeline",
-                " ci ",
-                "ci cd",
-                "cicd",
-                "github actions",
-                "gitlab",
-                "build server",
-                "deployment service",
-                "source code repo",
-                "git repo",
-                "sourcecode repository",
-                "artifact",
-            ],
-            CiCd,
-        ),
-        (
-            &[
-                "monitoring",
-                "logging",
-                "siem",
-                "cloudwatch",
-                "prometheus",
-                "grafana",
-                "splunk",
-                "log storage",
-                " logs ",
-            ],
-            Monitoring,
-        ),
-        (
-            &[
-                "smtp",
-                "email",
-                "e mail",
-                "mail server",
-                " ses ",
-                "sendgrid",
-            ],
-            EmailService,
-        ),
-        (
-            &["payment", "stripe", "paypal", "adyen", "card processor"],
-            PaymentProvider,
-        ),
-        (
-            &[
-                "lambda",
-                "serverless",
-                "azure function",
-                "cloud function",
-                " function ",
-            ],
-            ServerlessFunction,
-        ),
-        (&["batch", "cron", "scheduler", "etl"], BatchJob),
-        (&["worker", "background", "consumer", "daemon"], Worker),
-        (&["browser", "web client", "user agent"], Browser),
-        (
-            &["mobile", "android", " ios ", "iphone", "smartphone"],
-            MobileApp,
-        ),
-        (
-            &[
-                "desktop",
-                "wallet gui",
-                " gui ",
-                "electron",
-                "admin client",
-                "devops client",
-            ],
-            DesktopApp,
-        ),
-        (
-            &[
-                "api",
-                "web service",
-                "webservice",
-                "microservice",
-                "backend",
-                "rest ",
-                "graphql",
-                "grpc",
-                "server",
-            ],
-            ApiService,
-        ),
-        (
-            &[
-                "web app",
-                "webapp",
-                "web application",
-                "website",
-                "web site",
-                "frontend",
-                "front end",
-                "web ui",
-                " ui ",
-                "portal",
-                "cms",
-            ],
-            WebApp,
-        ),
-        (
-            &[
-                " user",
-                "customer",
-                "admin",
-                "operator",
-                "engineer",
-                "developer",
-                "person",
-                "human",
-                "end user",
-                "actor",
-                "employee",
-                "attacker",
-            ],
-            User,
-        ),
-        (
-            &[
-                "third party",
-                "saas",
-                "external service",
-                "partner",
-                "3rd party",
-                "external system",
-            ],
-            ExternalService,
-        ),
-    ];
-    rules
-        .iter()
-        .find(|(words, _)| has(words))
-        .map(|(_, tech)| *tech)
-}
-
-/// Protocol from a label such as "HTTP/S", "HTTPS", "psql", "MQTT over TLS".
-pub(crate) fn parse_protocol(text: &str) -> Option<Protocol> {
-    parse_protocol_with(text, false)
-}
-
-/// Like [`parse_protocol`], but for names and descriptions: generic words ("file", "TCP",
-/// "IPC") there describe the payload or the host more often than the wire protocol.
-pub(crate) fn protocol_from_prose(text: &str) -> Option<Protocol> {
-    parse_protocol_with(text, true)
-}
-
-fn parse_protocol_with(text: &str, prose: bool) -> Option<Protocol> {
-    let t = format!(
-        " {} ",
-        text.to_ascii_lowercase()
-            .replace(['_', '-', '(', ')', ',', ';'], " ")
-    );
-    let has = |words: &[&str]| words.iter().any(|w| t.contains(w));
-    use Protocol::*;
-    let rules: &[(&[&str], Protocol)] = &[
-        (&["https", "http/s", "http s ", "tls", "ssl"], Https),
-        (&["grpc"], Grpc),
-        (&["websocket", " wss ", " ws "], Websocket),
-        (&["graphql"], Graphql),
-        (&["sftp"], Sftp),
-        (&[" ssh", " scp "], Ssh),
-        (&["ldaps"], Ldaps),
-        (&["ldap"], Ldap),
-        (&["mqtt"], Mqtt),
-        (&["coap"], Coap),
-        (&["amqp", "rabbitmq"], Amqp),
-        (&["kafka"], Kafka),
-        (&["smtp", "email"], Smtp),
-        (&[" ftp", "ftps"], Ftp),
-        (&[" dns "], Dns),
-        (&["bluetooth", " ble "], Ble),
-        (&["jdbc", "odbc", " sql", "psql", "postgres", "mysql"], Sql),
-        (&["nosql", "mongodb"], Nosql),
-        (&["http", " rest "], Http),
-        (&[" ipc ", "loopback", "named pipe", "unix socket"], Ipc),
-        (&[" file ", "nfs", "smb"], File),
-        (&[" tcp "], Tcp),
-        (&[" udp ", "upnp", "ssdp"], Udp),
-    ];
-    rules
-        .iter()
-        .filter(|(_, p)| !prose || !matches!(p, File | Ipc | Tcp | Udp))
-        .find(|(words, _)| has(words))
-        .map(|(_, p)| *p)
-}
-
 /// Boundary kind from its name or type label; `Network` when nothing matches.
 pub(crate) fn infer_boundary_kind(text: &str) -> (BoundaryKind, bool) {
     let t = text.to_ascii_lowercase();
@@ -942,11 +549,11 @@ impl Builder {
         let fits = |t: &Technology| {
             c.kind != ElementKind::DataStore || t.default_kind() == ElementKind::DataStore
         };
-        let inferred = infer_technology(c.hint)
+        let inferred = keywords::technology(c.hint)
             .filter(fits)
             .map(|t| (t, c.hint))
             .or_else(|| {
-                infer_technology(c.detail_hint)
+                keywords::technology(c.detail_hint)
                     .filter(fits)
                     .map(|t| (t, c.detail_hint))
             });
@@ -1034,25 +641,26 @@ impl Builder {
 
     /// Sets a flow's protocol from text, noting when it had to be inferred or is unknown.
     pub fn set_flow_protocol(&mut self, flow: &str, declared: Option<&str>, fallback_text: &str) {
-        let (protocol, note) = match declared.and_then(parse_protocol) {
-            Some(p) => (Some(p), None),
-            None => match protocol_from_prose(fallback_text) {
-                Some(p) => (
-                    Some(p),
-                    Some(format!(
-                        "protocol `{}` inferred from the flow's name or description",
-                        p.as_str()
-                    )),
-                ),
-                None => (
-                    None,
-                    Some(match declared {
-                        Some(d) => format!("protocol \"{d}\" not recognised; protocol unknown"),
-                        None => "protocol unknown".to_string(),
-                    }),
-                ),
-            },
-        };
+        let (protocol, note) =
+            match declared.and_then(|d| keywords::protocol(d, TextKind::ProtocolField)) {
+                Some(p) => (Some(p), None),
+                None => match keywords::protocol(fallback_text, TextKind::Prose) {
+                    Some(p) => (
+                        Some(p),
+                        Some(format!(
+                            "protocol `{}` inferred from the flow's name or description",
+                            p.as_str()
+                        )),
+                    ),
+                    None => (
+                        None,
+                        Some(match declared {
+                            Some(d) => format!("protocol \"{d}\" not recognised; protocol unknown"),
+                            None => "protocol unknown".to_string(),
+                        }),
+                    ),
+                },
+            };
         if let Some(f) = self.flow_mut(flow) {
             f.protocol = protocol;
         }

@@ -2,17 +2,19 @@
 //! turns it into a [`SystemModel`].
 //!
 //! Diagram formats only know boxes, lines and frames; what a box *is* has to be guessed from
-//! its shape, icon and label. Keeping the guessing tables and the id/boundary bookkeeping here
-//! means the three importers agree on what "Postgres" or "HTTPS" means, and that every model
-//! they produce has valid, unique ids and a well-formed boundary tree whatever the input was.
+//! its shape, icon and label. The words come from [`crate::keywords`], shared with the
+//! threat-model importers; the boundary table and the id/boundary bookkeeping are here, so the
+//! three importers agree, and every model they produce has valid, unique ids and a well-formed
+//! boundary tree whatever the input was.
 
 use std::collections::{BTreeMap, HashSet};
 
 use tmc_model::{
-    BoundaryKind, Component, DSL_VERSION, ElementKind, Flow, Product, Protocol, SystemModel,
-    Technology, TrustBoundary,
+    BoundaryKind, Component, DSL_VERSION, ElementKind, Flow, Product, SystemModel, Technology,
+    TrustBoundary,
 };
 
+use crate::keywords::{self, TextKind};
 use crate::{ImportError, ImportNote, ImportResult};
 
 /// Most nodes a diagram may have; far above any hand-drawn diagram, low enough that the
@@ -248,7 +250,7 @@ impl Diagram {
                 .as_deref()
                 .map(str::trim)
                 .filter(|l| !l.is_empty());
-            let protocol = label.and_then(guess_protocol);
+            let protocol = label.and_then(|l| keywords::protocol(l, TextKind::Prose));
             if protocol.is_none() {
                 notes.push(ImportNote {
                     element: Some(id.clone()),
@@ -490,278 +492,6 @@ fn first_match<T: Copy>(text: &str, table: &[(&[&str], T)]) -> Option<T> {
         .map(|(_, t)| *t)
 }
 
-/// Technology named by a label or icon name. The table is in priority order: products and
-/// multi-word names first, then stores, then generic roles, then people, so "User DB" is a
-/// database and "User Service" a service.
-pub(crate) fn guess_technology(text: &str) -> Option<Technology> {
-    use Technology::*;
-    const TABLE: &[(&[&str], Technology)] = &[
-        (&["api", "gateway"], ApiGateway),
-        (&["apigateway"], ApiGateway),
-        (&["api", "management"], ApiGateway),
-        (&["apim"], ApiGateway),
-        (&["secrets", "manager"], SecretsVault),
-        (&["secret", "manager"], SecretsVault),
-        (&["secretsmanager"], SecretsVault),
-        (&["key", "vault"], SecretsVault),
-        (&["key", "vaults"], SecretsVault),
-        (&["keyvault"], SecretsVault),
-        (&["vault"], SecretsVault),
-        (&["kms"], SecretsVault),
-        (&["secrets"], SecretsVault),
-        (&["load", "balancer"], LoadBalancer),
-        (&["load", "balancers"], LoadBalancer),
-        (&["elastic", "load", "balancing"], LoadBalancer),
-        (&["elb"], LoadBalancer),
-        (&["alb"], LoadBalancer),
-        (&["nlb"], LoadBalancer),
-        (&["application", "gateway"], LoadBalancer),
-        (&["application", "gateways"], LoadBalancer),
-        (&["haproxy"], LoadBalancer),
-        (&["cloudfront"], Cdn),
-        (&["cdn"], Cdn),
-        (&["front", "door"], Cdn),
-        (&["front", "doors"], Cdn),
-        (&["akamai"], Cdn),
-        (&["waf"], Waf),
-        (&["web", "application", "firewall"], Waf),
-        (&["cognito"], IdentityProvider),
-        (&["identity", "provider"], IdentityProvider),
-        (&["idp"], IdentityProvider),
-        (&["keycloak"], IdentityProvider),
-        (&["okta"], IdentityProvider),
-        (&["auth0"], IdentityProvider),
-        (&["active", "directory"], IdentityProvider),
-        (&["entra"], IdentityProvider),
-        (&["sso"], IdentityProvider),
-        (&["lambda"], ServerlessFunction),
-        (&["function", "app"], ServerlessFunction),
-        (&["function", "apps"], ServerlessFunction),
-        (&["cloud", "functions"], ServerlessFunction),
-        (&["cloud", "function"], ServerlessFunction),
-        (&["function"], ServerlessFunction),
-        (&["functions"], ServerlessFunction),
-        (&["serverless"], ServerlessFunction),
-        (&["sqs"], Queue),
-        (&["sns"], Queue),
-        (&["queue"], Queue),
-        (&["queues"], Queue),
-        (&["rabbitmq"], Queue),
-        (&["kafka"], Queue),
-        (&["msk"], Queue),
-        (&["kinesis"], Queue),
-        (&["service", "bus"], Queue),
-        (&["pubsub"], Queue),
-        (&["pub", "sub"], Queue),
-        (&["event", "hub"], Queue),
-        (&["event", "hubs"], Queue),
-        (&["eventbridge"], Queue),
-        (&["nats"], Queue),
-        (&["activemq"], Queue),
-        (&["mq"], Queue),
-        (&["broker"], Queue),
-        (&["redis"], Cache),
-        (&["memcached"], Cache),
-        (&["elasticache"], Cache),
-        (&["cache"], Cache),
-        (&["opensearch"], SearchIndex),
-        (&["elasticsearch"], SearchIndex),
-        (&["solr"], SearchIndex),
-        (&["search", "index"], SearchIndex),
-        (&["pinecone"], VectorDatabase),
-        (&["weaviate"], VectorDatabase),
-        (&["qdrant"], VectorDatabase),
-        (&["pgvector"], VectorDatabase),
-        (&["vector"], VectorDatabase),
-        (&["dynamodb"], NosqlDatabase),
-        (&["mongodb"], NosqlDatabase),
-        (&["mongo"], NosqlDatabase),
-        (&["cosmos"], NosqlDatabase),
-        (&["cosmosdb"], NosqlDatabase),
-        (&["cassandra"], NosqlDatabase),
-        (&["documentdb"], NosqlDatabase),
-        (&["firestore"], NosqlDatabase),
-        (&["couchdb"], NosqlDatabase),
-        (&["bigtable"], NosqlDatabase),
-        (&["nosql"], NosqlDatabase),
-        (&["s3"], ObjectStorage),
-        (&["simple", "storage", "service"], ObjectStorage),
-        (&["bucket"], ObjectStorage),
-        (&["buckets"], ObjectStorage),
-        (&["blob"], ObjectStorage),
-        (&["blobs"], ObjectStorage),
-        (&["object", "storage"], ObjectStorage),
-        (&["cloud", "storage"], ObjectStorage),
-        (&["storage", "account"], ObjectStorage),
-        (&["storage", "accounts"], ObjectStorage),
-        (&["gcs"], ObjectStorage),
-        (&["efs"], FileStorage),
-        (&["nfs"], FileStorage),
-        (&["file", "share"], FileStorage),
-        (&["file", "storage"], FileStorage),
-        (&["file", "system"], FileStorage),
-        (&["filesystem"], FileStorage),
-        (&["rds"], Database),
-        (&["aurora"], Database),
-        (&["postgres"], Database),
-        (&["postgresql"], Database),
-        (&["mysql"], Database),
-        (&["mariadb"], Database),
-        (&["oracle"], Database),
-        (&["sqlite"], Database),
-        (&["bigquery"], Database),
-        (&["redshift"], Database),
-        (&["snowflake"], Database),
-        (&["sql"], Database),
-        (&["database"], Database),
-        (&["databases"], Database),
-        (&["db"], Database),
-        (&["warehouse"], Database),
-        (&["openai"], Llm),
-        (&["llm"], Llm),
-        (&["gpt"], Llm),
-        (&["bedrock"], Llm),
-        (&["sagemaker"], Llm),
-        (&["language", "model"], Llm),
-        (&["agent"], Agent),
-        (&["stripe"], PaymentProvider),
-        (&["paypal"], PaymentProvider),
-        (&["adyen"], PaymentProvider),
-        (&["braintree"], PaymentProvider),
-        (&["payment", "provider"], PaymentProvider),
-        (&["payment", "gateway"], PaymentProvider),
-        (&["ses"], EmailService),
-        (&["sendgrid"], EmailService),
-        (&["mailgun"], EmailService),
-        (&["smtp"], EmailService),
-        (&["email"], EmailService),
-        (&["mail"], EmailService),
-        (&["cloudwatch"], Monitoring),
-        (&["prometheus"], Monitoring),
-        (&["grafana"], Monitoring),
-        (&["datadog"], Monitoring),
-        (&["splunk"], Monitoring),
-        (&["siem"], Monitoring),
-        (&["monitoring"], Monitoring),
-        (&["jenkins"], CiCd),
-        (&["github", "actions"], CiCd),
-        (&["gitlab"], CiCd),
-        (&["ci"], CiCd),
-        (&["cicd"], CiCd),
-        (&["kubernetes"], ContainerPlatform),
-        (&["k8s"], ContainerPlatform),
-        (&["eks"], ContainerPlatform),
-        (&["aks"], ContainerPlatform),
-        (&["gke"], ContainerPlatform),
-        (&["ecs"], ContainerPlatform),
-        (&["fargate"], ContainerPlatform),
-        (&["openshift"], ContainerPlatform),
-        (&["iot", "gateway"], IotGateway),
-        (&["iot", "device"], IotDevice),
-        (&["sensor"], IotDevice),
-        (&["iot"], IotDevice),
-        (&["mobile"], MobileApp),
-        (&["ios"], MobileApp),
-        (&["android"], MobileApp),
-        (&["browser"], Browser),
-        (&["desktop"], DesktopApp),
-        (&["worker"], Worker),
-        (&["workers"], Worker),
-        (&["consumer"], Worker),
-        (&["scheduler"], BatchJob),
-        (&["batch"], BatchJob),
-        (&["cron"], BatchJob),
-        (&["etl"], BatchJob),
-        (&["job"], BatchJob),
-        (&["third", "party"], ExternalService),
-        (&["saas"], ExternalService),
-        (&["partner"], ExternalService),
-        (&["external", "api"], ExternalService),
-        (&["external", "service"], ExternalService),
-        (&["web", "server"], WebApp),
-        (&["webserver"], WebApp),
-        (&["web", "app"], WebApp),
-        (&["webapp"], WebApp),
-        (&["app", "service"], WebApp),
-        (&["app", "services"], WebApp),
-        (&["frontend"], WebApp),
-        (&["front", "end"], WebApp),
-        (&["website"], WebApp),
-        (&["portal"], WebApp),
-        (&["nginx"], WebApp),
-        (&["web"], WebApp),
-        (&["api"], ApiService),
-        (&["apis"], ApiService),
-        (&["backend"], ApiService),
-        (&["microservice"], ApiService),
-        (&["service"], ApiService),
-        (&["server"], ApiService),
-        (&["user"], User),
-        (&["users"], User),
-        (&["customer"], User),
-        (&["customers"], User),
-        (&["actor"], User),
-        (&["person"], User),
-        (&["people"], User),
-        (&["admin"], User),
-        (&["administrator"], User),
-        (&["operator"], User),
-        (&["employee"], User),
-        (&["visitor"], User),
-        (&["staff"], User),
-        (&["human"], User),
-    ];
-    first_match(text, TABLE)
-}
-
-/// Protocol named by a flow label ("HTTPS", "gRPC", "SQL over TLS", "AMQP").
-pub(crate) fn guess_protocol(text: &str) -> Option<Protocol> {
-    use Protocol::*;
-    const TABLE: &[(&[&str], Protocol)] = &[
-        (&["https"], Https),
-        (&["grpc"], Grpc),
-        (&["websocket"], Websocket),
-        (&["websockets"], Websocket),
-        (&["wss"], Websocket),
-        (&["graphql"], Graphql),
-        (&["http"], Http),
-        (&["sql"], Sql),
-        (&["jdbc"], Sql),
-        (&["odbc"], Sql),
-        (&["postgres"], Sql),
-        (&["postgresql"], Sql),
-        (&["mysql"], Sql),
-        (&["tds"], Sql),
-        (&["nosql"], Nosql),
-        (&["amqp"], Amqp),
-        (&["amqps"], Amqp),
-        (&["kafka"], Kafka),
-        (&["mqtt"], Mqtt),
-        (&["mqtts"], Mqtt),
-        (&["coap"], Coap),
-        (&["smtp"], Smtp),
-        (&["smtps"], Smtp),
-        (&["sftp"], Sftp),
-        (&["ssh"], Ssh),
-        (&["scp"], Ssh),
-        (&["ftp"], Ftp),
-        (&["ftps"], Ftp),
-        (&["ldaps"], Ldaps),
-        (&["ldap"], Ldap),
-        (&["dns"], Dns),
-        (&["ble"], Ble),
-        (&["bluetooth"], Ble),
-        (&["ipc"], Ipc),
-        (&["aws", "sdk"], CloudApi),
-        (&["s3", "api"], CloudApi),
-        (&["cloud", "api"], CloudApi),
-        (&["sdk"], CloudApi),
-        (&["tcp"], Tcp),
-        (&["udp"], Udp),
-    ];
-    first_match(text, TABLE)
-}
-
 /// A port written in a label as `:443` or `port 443`.
 pub(crate) fn guess_port(text: &str) -> Option<u16> {
     let lower = text.to_ascii_lowercase();
@@ -848,7 +578,7 @@ pub(crate) fn classify_by_label(
     shape: &str,
     notes: &mut Vec<String>,
 ) -> (ElementKind, Technology) {
-    match guess_technology(label) {
+    match keywords::technology(label) {
         Some(t) => {
             notes.push(format!(
                 "kind inferred from shape ({shape}) and label: {} / {}",
@@ -873,7 +603,7 @@ pub(crate) fn technology_for_kind(
     kind: ElementKind,
     default: Technology,
 ) -> Technology {
-    guess_technology(label)
+    keywords::technology(label)
         .filter(|t| t.default_kind() == kind)
         .unwrap_or(default)
 }
@@ -907,18 +637,6 @@ mod tests {
 
     #[test]
     fn guesses() {
-        assert_eq!(guess_technology("User DB"), Some(Technology::Database));
-        assert_eq!(
-            guess_technology("User Service"),
-            Some(Technology::ApiService)
-        );
-        assert_eq!(
-            guess_technology("mxgraph.aws4.api_gateway"),
-            Some(Technology::ApiGateway)
-        );
-        assert_eq!(guess_technology("Circle"), None);
-        assert_eq!(guess_protocol("HTTPS/JSON"), Some(Protocol::Https));
-        assert_eq!(guess_protocol("reads orders"), None);
         assert_eq!(guess_port("HTTPS :443"), Some(443));
         assert_eq!(guess_port("port 5432"), Some(5432));
         assert_eq!(guess_port("ratio 1:2x"), None);

@@ -1038,7 +1038,7 @@ fn classify(style: &Style, label: &str, notes: &mut Vec<String>) -> (ElementKind
         return (ElementKind::DataStore, t);
     }
     if VENDOR_ICON_PREFIXES.iter().any(|p| icon.contains(p)) {
-        if let Some(t) = diagram::guess_technology(&icon) {
+        if let Some(t) = crate::keywords::technology(&icon) {
             return (t.default_kind(), t);
         }
         notes.push(format!("icon `{icon}` not recognised"));

@@ -16,6 +16,7 @@ pub mod mermaid;
 pub mod plantuml;
 
 mod builder;
+pub mod keywords;
 pub mod otm;
 pub mod threagile;
 pub mod threat_composer;

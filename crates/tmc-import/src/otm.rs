@@ -14,8 +14,8 @@ use tmc_model::{
 };
 
 use crate::builder::{
-    Builder, NewComponent, ThreatParts, arr, as_object, flag, infer_technology, infer_trust_zone,
-    level_only, malformed, mitigation, number, obj, parse_json, parse_stride, percent_to_five, ptr,
+    Builder, NewComponent, ThreatParts, arr, as_object, flag, infer_trust_zone, level_only,
+    malformed, mitigation, number, obj, parse_json, parse_stride, percent_to_five, ptr,
     push_unique, scored, text,
 };
 use crate::{ImportError, ImportResult};
@@ -133,7 +133,7 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
         let name = text(c, "name").unwrap_or_else(|| sid.clone());
         let ty = text(c, "type").unwrap_or_default();
         let hint = format!("{ty} {name}");
-        let tech = infer_technology(&hint);
+        let tech = crate::keywords::technology(&hint);
         let kind = tech.map_or(ElementKind::Process, Technology::default_kind);
         let id = b.add_component(NewComponent {
             source_id: &sid,

@@ -355,7 +355,7 @@ impl Parser {
                     ),
                 )
             }
-            Keyword::Cloud => match diagram::guess_technology(&hint) {
+            Keyword::Cloud => match crate::keywords::technology(&hint) {
                 Some(t) => (t.default_kind(), t),
                 None => {
                     notes.push("`cloud` read as an external service".to_string());

@@ -12,9 +12,8 @@ use serde_json::Value;
 use tmc_model::{ElementKind, MitigationStatus, References, TargetKind, Technology, ThreatStatus};
 
 use crate::builder::{
-    Builder, NewComponent, ThreatParts, arr, as_object, infer_technology, level_only, malformed,
-    mitigation, obj, parse_json, parse_stride, ptr, push_unique, scalar_text, severity_or_medium,
-    text,
+    Builder, NewComponent, ThreatParts, arr, as_object, level_only, malformed, mitigation, obj,
+    parse_json, parse_stride, ptr, push_unique, scalar_text, severity_or_medium, text,
 };
 use crate::{ImportError, ImportResult};
 
@@ -223,7 +222,7 @@ fn asset_component(b: &mut Builder, name: &str) -> String {
     let (kind, hint) = if data_words.iter().any(|w| lower.contains(w)) {
         (ElementKind::DataStore, "")
     } else {
-        match infer_technology(name) {
+        match crate::keywords::technology(name) {
             // People are not assets: "user accounts" is not a user.
             Some(Technology::User) | None => (ElementKind::Process, ""),
             Some(t) => (t.default_kind(), name),

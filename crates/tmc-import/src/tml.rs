@@ -16,8 +16,8 @@ use tmc_model::{
 };
 
 use crate::builder::{
-    Builder, NewComponent, ThreatParts, arr, as_object, flag, infer_technology, infer_trust_zone,
-    level_only, malformed, mitigation, parse_json, ptr, scalar_text, scored, text,
+    Builder, NewComponent, ThreatParts, arr, as_object, flag, infer_trust_zone, level_only,
+    malformed, mitigation, parse_json, ptr, scalar_text, scored, text,
 };
 use crate::{ImportError, ImportResult};
 
@@ -191,7 +191,7 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
             // Actor types and store types are firmer than word guesses.
             let typed = (kind == ElementKind::ExternalEntity && !ty.is_empty())
                 || (kind == ElementKind::DataStore
-                    && infer_technology(&hint)
+                    && crate::keywords::technology(&hint)
                         .is_none_or(|t| t.default_kind() != ElementKind::DataStore));
             let id = if typed {
                 let id = b.alloc_id(&sid, section);
