@@ -25,6 +25,25 @@ fn tmc(data: &Path, args: &[&str]) -> Output {
         .expect("run tmc")
 }
 
+/// `tmc draft examples/webshop-payments.yaml [extra…]` against the fake server at `url`.
+fn draft_with_fake(data: &Path, url: &str, extra: &[&str], out: &Path) -> Output {
+    let mut args = vec!["draft", "examples/webshop-payments.yaml"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[
+        "--provider",
+        "openai",
+        "--model",
+        "fake",
+        "--base-url",
+        url,
+        "--privacy",
+        "local-only",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    tmc(data, &args)
+}
+
 /// Answers every request with the same OpenAI chat completion.
 fn serve(content: String) -> String {
     serve_recording(content).0
@@ -85,23 +104,7 @@ fn draft_with_a_provider_merges_and_audits() {
     .to_string();
     let url = serve(answer);
     let out = data.path().join("draft.json");
-    let o = tmc(
-        data.path(),
-        &[
-            "draft",
-            "examples/webshop-payments.yaml",
-            "--provider",
-            "openai",
-            "--model",
-            "fake",
-            "--base-url",
-            &url,
-            "--privacy",
-            "local-only",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+    let o = draft_with_fake(data.path(), &url, &[], &out);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert!(err.contains("copilot: openai fake"), "{err}");
@@ -203,24 +206,7 @@ fn draft_with_kb_and_provider_sends_retrieved_passages_and_keeps_their_ids() {
     .to_string();
     let (url, bodies) = serve_recording(answer);
     let out = data.path().join("draft.json");
-    let o = tmc(
-        data.path(),
-        &[
-            "draft",
-            "examples/webshop-payments.yaml",
-            "--kb",
-            "--provider",
-            "openai",
-            "--model",
-            "fake",
-            "--base-url",
-            &url,
-            "--privacy",
-            "local-only",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+    let o = draft_with_fake(data.path(), &url, &["--kb"], &out);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     let sent = bodies.lock().unwrap().join("\n");

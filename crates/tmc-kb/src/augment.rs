@@ -107,6 +107,21 @@ pub(crate) struct Element {
     pub(crate) query: String,
 }
 
+/// Past-review threats with one of `statuses`, for elements of `el`'s technology (any
+/// technology when the element has none), minus the excluded sources.
+pub(crate) fn past_threats(el: &Element, statuses: &[&str], exclude_sources: &[String]) -> Filter {
+    let filter = Filter {
+        exclude_sources: exclude_sources.to_vec(),
+        ..Filter::default()
+    }
+    .with("kind", &["threat"])
+    .with("status", statuses);
+    match &el.technology {
+        Some(t) => filter.with("tech", &[t.as_str()]),
+        None => filter,
+    }
+}
+
 /// In-scope components, then flows: what retrieval runs over.
 pub(crate) fn elements(model: &SystemModel) -> Vec<Element> {
     let mut out: Vec<Element> = model
@@ -252,18 +267,9 @@ pub fn augment_draft(
     let elements = elements(model);
     let mut added: Vec<Threat> = Vec::new();
     for el in &elements {
-        let mut filter = Filter {
-            exclude_sources: opts.exclude_sources.clone(),
-            ..Filter::default()
-        }
-        .with("kind", &["threat"])
-        .with("status", &statuses);
-        if let Some(t) = &el.technology {
-            filter = filter.with("tech", &[t.as_str()]);
-        }
         let search = SearchOptions {
             k: opts.candidates,
-            filter,
+            filter: past_threats(el, &statuses, &opts.exclude_sources),
             mode: None,
         };
         let result = kb.search(&el.query, &search)?;
@@ -341,18 +347,9 @@ fn lower_rejected(
         if on_element.is_empty() {
             continue;
         }
-        let mut filter = Filter {
-            exclude_sources: opts.exclude_sources.clone(),
-            ..Filter::default()
-        }
-        .with("kind", &["threat"])
-        .with("status", &statuses);
-        if let Some(t) = &el.technology {
-            filter = filter.with("tech", &[t.as_str()]);
-        }
         let search = SearchOptions {
             k: opts.candidates,
-            filter,
+            filter: past_threats(el, &statuses, &opts.exclude_sources),
             mode: None,
         };
         let hits = kb.search(&el.query, &search)?.hits;

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use tmc_model::SystemModel;
 
-use crate::augment::{Element, elements};
+use crate::augment::{Element, elements, past_threats};
 use crate::chunk::{ChunkKind, truncate};
 use crate::error::KbError;
 use crate::index::{ChunkRow, Filter};
@@ -69,13 +69,8 @@ pub fn retrieve_context(
     let mut per_element: Vec<(String, Vec<ChunkRow>)> = Vec::new();
     for el in elements(model) {
         let mut rows = Vec::new();
-        let mut threat_filter = base_filter(opts)
-            .with("kind", &[ChunkKind::Threat.as_str()])
-            .with("status", &statuses);
-        if let Some(t) = &el.technology {
-            threat_filter = threat_filter.with("tech", &[t.as_str()]);
-        }
-        rows.extend(search(kb, &el, threat_filter, opts.threats_per_element)?);
+        let threats = past_threats(&el, &statuses, &opts.exclude_sources);
+        rows.extend(search(kb, &el, threats, opts.threats_per_element)?);
         let docs = base_filter(opts).with("kind", &[ChunkKind::Doc.as_str()]);
         rows.extend(search(kb, &el, docs, opts.docs_per_element)?);
         let standards = base_filter(opts).with(
