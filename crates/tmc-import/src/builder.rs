@@ -377,23 +377,12 @@ pub(crate) fn level_only(level: Severity) -> SeverityAssessment {
 pub(crate) fn scored(likelihood: u8, impact: u8, level: Option<Severity>) -> SeverityAssessment {
     let score = likelihood.saturating_mul(impact);
     SeverityAssessment {
-        level: level.unwrap_or_else(|| level_from_score(score)),
+        level: level.unwrap_or_else(|| Severity::for_score(score)),
         likelihood,
         impact,
         score,
         factors: Vec::new(),
         downgraded_by: None,
-    }
-}
-
-/// Bands a 1..=25 likelihood × impact product into a level.
-pub(crate) fn level_from_score(score: u8) -> Severity {
-    match score {
-        20.. => Severity::Critical,
-        12..=19 => Severity::High,
-        6..=11 => Severity::Medium,
-        3..=5 => Severity::Low,
-        _ => Severity::Info,
     }
 }
 
