@@ -129,7 +129,8 @@ impl EmbeddingConfig {
                 } else {
                     self.model.as_str()
                 };
-                let creds = bedrock::AwsCredentials::resolve(env, self.aws_profile.as_deref())?;
+                let creds = bedrock::AwsCredentials::resolve(env, self.aws_profile.as_deref())
+                    .map_err(bedrock::aws_error)?;
                 let mut e = bedrock::BedrockEmbedder::new(
                     &region,
                     self.url.as_deref(),

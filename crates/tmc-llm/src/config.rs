@@ -289,7 +289,7 @@ impl Settings {
                 })?,
                 base_url: self.base_url.clone(),
                 model: self.model.clone(),
-                credentials: AwsCredentials::from_env(env, self.aws_profile.as_deref())?,
+                credentials: AwsCredentials::resolve(env, self.aws_profile.as_deref())?,
             }),
         })
     }

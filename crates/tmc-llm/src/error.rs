@@ -45,6 +45,18 @@ pub enum LlmError {
     Io(#[from] std::io::Error),
 }
 
+/// Credential and signing failures keep their place among the copilot's errors: a URL that
+/// cannot be signed is configuration, everything else (no credentials, unreadable file, a
+/// refused signature) is a credentials problem.
+impl From<tmc_aws::AwsError> for LlmError {
+    fn from(e: tmc_aws::AwsError) -> Self {
+        match e {
+            tmc_aws::AwsError::BadUrl(_) => LlmError::Config(e.to_string()),
+            _ => LlmError::Credentials(e.to_string()),
+        }
+    }
+}
+
 /// Network-level failures, kept apart so the retry loop can decide what is worth retrying.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum TransportError {

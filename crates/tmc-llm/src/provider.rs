@@ -503,94 +503,9 @@ impl Provider for Anthropic {
 
 // ---------------------------------------------------------------- Bedrock
 
-/// AWS credentials as read from the environment or the shared credentials file.
-#[derive(Clone, PartialEq, Eq)]
-pub struct AwsCredentials {
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub session_token: Option<String>,
-}
-
-impl std::fmt::Debug for AwsCredentials {
-    /// Never prints the secret, so credentials can sit in structs that are logged.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AwsCredentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"***")
-            .finish()
-    }
-}
-
-impl AwsCredentials {
-    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, else the profile
-    /// (`AWS_PROFILE`, default `default`) in `AWS_SHARED_CREDENTIALS_FILE` or
-    /// `~/.aws/credentials`. SSO and instance roles need the full SDK and are not read.
-    pub fn from_env(
-        env: &dyn Fn(&str) -> Option<String>,
-        profile: Option<&str>,
-    ) -> Result<AwsCredentials, LlmError> {
-        if let (Some(id), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-            return Ok(AwsCredentials {
-                access_key_id: id,
-                secret_access_key: secret,
-                session_token: env("AWS_SESSION_TOKEN"),
-            });
-        }
-        let profile = profile
-            .map(str::to_string)
-            .or_else(|| env("AWS_PROFILE"))
-            .unwrap_or_else(|| "default".into());
-        let path = env("AWS_SHARED_CREDENTIALS_FILE")
-            .map(std::path::PathBuf::from)
-            .or_else(|| env("HOME").map(|h| std::path::Path::new(&h).join(".aws/credentials")))
-            .ok_or_else(|| LlmError::Credentials("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or a credentials file".into()))?;
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            LlmError::Credentials(format!(
-                "no AWS credentials in the environment and {} is unreadable ({e})",
-                path.display()
-            ))
-        })?;
-        parse_credentials_file(&text, &profile).ok_or_else(|| {
-            LlmError::Credentials(format!(
-                "profile [{profile}] in {} has no aws_access_key_id/aws_secret_access_key",
-                path.display()
-            ))
-        })
-    }
-}
-
-/// Reads one profile of an INI-style AWS credentials file.
-pub fn parse_credentials_file(text: &str, profile: &str) -> Option<AwsCredentials> {
-    let mut current = String::new();
-    let (mut id, mut secret, mut token) = (None, None, None);
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('#') || line.starts_with(';') || line.is_empty() {
-            continue;
-        }
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            current = name.trim().trim_start_matches("profile ").to_string();
-            continue;
-        }
-        if current != profile {
-            continue;
-        }
-        if let Some((k, v)) = line.split_once('=') {
-            let v = v.trim().to_string();
-            match k.trim().to_ascii_lowercase().as_str() {
-                "aws_access_key_id" => id = Some(v),
-                "aws_secret_access_key" => secret = Some(v),
-                "aws_session_token" => token = Some(v),
-                _ => {}
-            }
-        }
-    }
-    Some(AwsCredentials {
-        access_key_id: id?,
-        secret_access_key: secret?,
-        session_token: token,
-    })
-}
+/// Bedrock credentials: resolved from the environment lookup or the shared credentials file by
+/// [`AwsCredentials::resolve`]; the same type the knowledge base's Bedrock embeddings use.
+pub use tmc_aws::AwsCredentials;
 
 /// Amazon Bedrock Converse API, signed with SigV4 (service `bedrock`). A streamed request goes
 /// to `converse-stream` with the same body and is answered in AWS's binary event stream
@@ -710,14 +625,20 @@ impl Provider for Bedrock {
         } else {
             self.endpoint()
         };
-        let headers = sign_sigv4(
-            &url,
-            &body,
+        let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+        let signed = tmc_aws::sign(
+            &tmc_aws::Request {
+                method: "POST",
+                url: &url,
+                headers: &headers,
+                body: &body,
+            },
             &self.region,
             "bedrock",
             &self.credentials,
             SystemTime::now(),
         )?;
+        headers.extend(signed);
         Ok(HttpRequest {
             method: "POST".into(),
             url,
@@ -754,76 +675,12 @@ impl Provider for Bedrock {
     }
 }
 
-/// Signs a JSON POST with aws-sigv4 and returns all headers to send (content type, host,
-/// x-amz-date, optional session token, authorization).
-pub fn sign_sigv4(
-    url: &str,
-    body: &[u8],
-    region: &str,
-    service: &str,
-    creds: &AwsCredentials,
-    time: SystemTime,
-) -> Result<Vec<(String, String)>, LlmError> {
-    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-    use aws_sigv4::sign::v4;
-
-    let (host, port) = crate::privacy::host_and_port(url)
-        .ok_or_else(|| LlmError::Config(format!("bad Bedrock URL {url}")))?;
-    let default_port = if url.starts_with("https://") { 443 } else { 80 };
-    let host_header = match port {
-        Some(p) if p != default_port => format!("{host}:{p}"),
-        _ => host,
-    };
-    let identity = aws_credential_types::Credentials::new(
-        &creds.access_key_id,
-        &creds.secret_access_key,
-        creds.session_token.clone(),
-        None,
-        "tmc",
-    )
-    .into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name(service)
-        .time(time)
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|e| LlmError::Credentials(format!("SigV4 parameters: {e}")))?
-        .into();
-    let base = vec![
-        ("content-type".to_string(), "application/json".to_string()),
-        ("host".to_string(), host_header),
-    ];
-    let signable = SignableRequest::new(
-        "POST",
-        url,
-        base.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        SignableBody::Bytes(body),
-    )
-    .map_err(|e| LlmError::Credentials(format!("SigV4: {e}")))?;
-    let (instructions, _sig) = sign(signable, &params)
-        .map_err(|e| LlmError::Credentials(format!("SigV4: {e}")))?
-        .into_parts();
-    let mut headers = base;
-    for (k, v) in instructions.headers() {
-        headers.push((k.to_string(), v.to_string()));
-    }
-    Ok(headers)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn credentials_file_profiles() {
-        let text = "[default]\naws_access_key_id = A\naws_secret_access_key = B\n\n[profile dev]\naws_access_key_id=C\naws_secret_access_key=D\naws_session_token=E\n";
-        let d = parse_credentials_file(text, "default").map(|c| c.access_key_id);
-        assert_eq!(d.as_deref(), Some("A"));
-        let dev = parse_credentials_file(text, "dev");
-        assert_eq!(dev.and_then(|c| c.session_token).as_deref(), Some("E"));
-        assert!(parse_credentials_file(text, "none").is_none());
+    fn base64_images_and_path_segments() {
         assert_eq!(base64_encode(b"Man"), "TWFu");
         assert_eq!(base64_encode(b"Ma"), "TWE=");
         assert_eq!(base64_encode(b"M"), "TQ==");

@@ -182,7 +182,7 @@ fn bedrock_reads_the_shared_credentials_file() {
         "AWS_PROFILE" => Some("work".into()),
         _ => None,
     };
-    let c = tmc_llm::provider::AwsCredentials::from_env(&env, None).unwrap();
+    let c = tmc_llm::provider::AwsCredentials::resolve(&env, None).unwrap();
     assert_eq!(c.access_key_id, "WORKID");
     assert!(!format!("{c:?}").contains("WORKSECRET"));
 }

@@ -1,13 +1,12 @@
 //! Amazon Bedrock embeddings: Titan Text Embeddings v2 (`amazon.titan-embed-text-v2:0`) through
-//! `POST /model/{id}/invoke`, SigV4-signed with `aws-sigv4`.
+//! `POST /model/{id}/invoke`, SigV4-signed through `tmc-aws`.
 //!
 //! The model takes one text per call, so calls run on a few threads at once: an ingest of a few
 //! thousand chunks would otherwise wait for thousands of sequential round trips. Throttling
 //! (HTTP 429) and transient server errors are retried with a doubling pause.
 //!
-//! The signing is a few lines over `aws-sigv4`, written again here rather than shared with
-//! `tmc-llm` (which signs Converse calls): the knowledge base must not depend on the copilot,
-//! and a shared crate for one function would cost more than it saves.
+//! Credentials and signing come from `tmc-aws`, which the copilot's Bedrock provider uses too:
+//! the knowledge base must not depend on the copilot, so the shared part sits below both.
 
 use std::time::{Duration, SystemTime};
 
@@ -15,6 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use super::Embedder;
 use crate::error::KbError;
+
+/// Re-exported so callers build an embedder without naming `tmc-aws`.
+pub use tmc_aws::AwsCredentials;
 
 /// Titan Text Embeddings v2.
 pub const DEFAULT_MODEL: &str = "amazon.titan-embed-text-v2:0";
@@ -24,94 +26,10 @@ pub const TITAN_V2_DIMENSIONS: [usize; 3] = [256, 512, 1024];
 /// so one long chunk cannot fail the ingest of its whole file.
 pub const MAX_INPUT_CHARS: usize = 50_000;
 
-/// AWS credentials (access key, secret, optional session token).
-#[derive(Clone, PartialEq, Eq)]
-pub struct AwsCredentials {
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub session_token: Option<String>,
-}
-
-impl std::fmt::Debug for AwsCredentials {
-    /// Never prints the secret, so the struct can sit in logged values.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AwsCredentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"***")
-            .finish()
-    }
-}
-
-impl AwsCredentials {
-    /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`, else the profile
-    /// (`profile`, `AWS_PROFILE`, else `default`) in `AWS_SHARED_CREDENTIALS_FILE` or
-    /// `~/.aws/credentials`. The environment is passed in, because only the CLI reads it.
-    /// SSO and instance roles need the full AWS SDK and are not read.
-    pub fn resolve(
-        env: &dyn Fn(&str) -> Option<String>,
-        profile: Option<&str>,
-    ) -> Result<AwsCredentials, KbError> {
-        if let (Some(id), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-            return Ok(AwsCredentials {
-                access_key_id: id,
-                secret_access_key: secret,
-                session_token: env("AWS_SESSION_TOKEN"),
-            });
-        }
-        let profile = profile
-            .map(str::to_string)
-            .or_else(|| env("AWS_PROFILE"))
-            .unwrap_or_else(|| "default".into());
-        let path = env("AWS_SHARED_CREDENTIALS_FILE")
-            .map(std::path::PathBuf::from)
-            .or_else(|| env("HOME").map(|h| std::path::Path::new(&h).join(".aws/credentials")))
-            .ok_or_else(|| {
-                KbError::Embedding(
-                    "bedrock: no AWS credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a credentials file)".into(),
-                )
-            })?;
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            KbError::Embedding(format!(
-                "bedrock: no AWS credentials in the environment and {} is unreadable ({e})",
-                path.display()
-            ))
-        })?;
-        parse_credentials_file(&text, &profile).ok_or_else(|| {
-            KbError::Embedding(format!(
-                "bedrock: profile [{profile}] in {} has no aws_access_key_id/aws_secret_access_key",
-                path.display()
-            ))
-        })
-    }
-}
-
-/// One profile of an INI-style AWS credentials file.
-pub fn parse_credentials_file(text: &str, profile: &str) -> Option<AwsCredentials> {
-    let mut current = String::new();
-    let (mut id, mut secret, mut token) = (None, None, None);
-    for line in text.lines().map(str::trim) {
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            current = name.trim().trim_start_matches("profile ").to_string();
-        } else if current == profile
-            && let Some((k, v)) = line.split_once('=')
-        {
-            let v = Some(v.trim().to_string());
-            match k.trim().to_ascii_lowercase().as_str() {
-                "aws_access_key_id" => id = v,
-                "aws_secret_access_key" => secret = v,
-                "aws_session_token" => token = v,
-                _ => {}
-            }
-        }
-    }
-    Some(AwsCredentials {
-        access_key_id: id?,
-        secret_access_key: secret?,
-        session_token: token,
-    })
+/// Credential and signing errors as embedding errors, prefixed like every other message of
+/// this client.
+pub(crate) fn aws_error(e: tmc_aws::AwsError) -> KbError {
+    KbError::Embedding(format!("bedrock: {e}"))
 }
 
 /// Client for Titan Text Embeddings v2 on Bedrock.
@@ -153,20 +71,6 @@ fn encode_segment(s: &str) -> String {
             }
         })
         .collect()
-}
-
-/// `host[:port]` of a URL as the Host header carries it (default ports left out).
-fn host_header(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let authority = authority.rsplit('@').next()?.to_ascii_lowercase();
-    let default = if scheme.eq_ignore_ascii_case("https") {
-        ":443"
-    } else {
-        ":80"
-    };
-    let host = authority.strip_suffix(default).unwrap_or(&authority);
-    (!host.is_empty()).then(|| host.to_string())
 }
 
 /// Cuts `text` to at most `max` characters, on a character boundary.
@@ -221,47 +125,24 @@ impl BedrockEmbedder {
         )
     }
 
-    /// Headers for a signed JSON POST: content type, host, x-amz-date, the session token if
-    /// any, and authorization.
+    /// Headers for a signed JSON POST: content type, host, x-amz-date, authorization and the
+    /// session token if any.
     fn sign(&self, url: &str, body: &[u8]) -> Result<Vec<(String, String)>, KbError> {
-        use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-        use aws_sigv4::sign::v4;
-
-        let bad = |e: &dyn std::fmt::Display| KbError::Embedding(format!("bedrock: SigV4: {e}"));
-        let host = host_header(url).ok_or_else(|| bad(&format!("bad URL {url}")))?;
-        let c = &self.credentials;
-        let identity = aws_credential_types::Credentials::new(
-            &c.access_key_id,
-            &c.secret_access_key,
-            c.session_token.clone(),
-            None,
-            "tmc",
+        let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+        let signed = tmc_aws::sign(
+            &tmc_aws::Request {
+                method: "POST",
+                url,
+                headers: &headers,
+                body,
+            },
+            &self.region,
+            "bedrock",
+            &self.credentials,
+            SystemTime::now(),
         )
-        .into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("bedrock")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| bad(&e))?
-            .into();
-        let mut headers = vec![
-            ("content-type".to_string(), "application/json".to_string()),
-            ("host".to_string(), host),
-        ];
-        let signable = SignableRequest::new(
-            "POST",
-            url,
-            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            SignableBody::Bytes(body),
-        )
-        .map_err(|e| bad(&e))?;
-        let (instructions, _) = sign(signable, &params).map_err(|e| bad(&e))?.into_parts();
-        for (k, v) in instructions.headers() {
-            headers.push((k.to_string(), v.to_string()));
-        }
+        .map_err(aws_error)?;
+        headers.extend(signed);
         Ok(headers)
     }
 
@@ -409,22 +290,8 @@ mod tests {
             encode_segment("amazon.titan-embed-text-v2:0"),
             "amazon.titan-embed-text-v2%3A0"
         );
-        assert_eq!(
-            host_header("https://bedrock-runtime.eu-west-1.amazonaws.com:443/x").as_deref(),
-            Some("bedrock-runtime.eu-west-1.amazonaws.com")
-        );
-        assert_eq!(
-            host_header("http://127.0.0.1:8080").as_deref(),
-            Some("127.0.0.1:8080")
-        );
-        assert_eq!(host_header("nope"), None);
         assert_eq!(truncate_chars("héllo", 2), "hé");
         assert_eq!(truncate_chars("hé", 5), "hé");
-        let text = "[default]\naws_access_key_id = A\naws_secret_access_key = B\n[profile dev]\naws_access_key_id=C\naws_secret_access_key=D\naws_session_token=E\n";
-        let dev = parse_credentials_file(text, "dev");
-        assert_eq!(dev.clone().map(|c| c.access_key_id).as_deref(), Some("C"));
-        assert_eq!(dev.and_then(|c| c.session_token).as_deref(), Some("E"));
-        assert!(parse_credentials_file(text, "none").is_none());
         let creds = AwsCredentials {
             access_key_id: "A".into(),
             secret_access_key: "s3cr3t".into(),

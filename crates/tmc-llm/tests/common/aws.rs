@@ -18,7 +18,7 @@ pub const MODEL_IN_PATH: &str = "anthropic.claude-3-5-sonnet-20240620-v1%3A0";
 /// The example credentials, read through the crate's own environment lookup.
 pub fn credentials(session_token: Option<&str>) -> AwsCredentials {
     let token = session_token.map(str::to_string);
-    AwsCredentials::from_env(
+    AwsCredentials::resolve(
         &|k| match k {
             "AWS_ACCESS_KEY_ID" => Some(ACCESS_KEY.into()),
             "AWS_SECRET_ACCESS_KEY" => Some(SECRET.into()),
