@@ -1,10 +1,12 @@
-//! Where AWS credentials come from: the environment lookup the caller passes in, else one profile
-//! of the shared credentials file. This is the subset of the SDK's default chain that needs no
-//! network and no SDK: SSO, instance and container roles and `credential_process` are not read.
+//! Where AWS credentials come from, in the order of the AWS SDKs' default chain: the
+//! environment lookup the caller passes in, one profile of the shared credentials file, the
+//! container credentials endpoint (ECS task roles, EKS Pod Identity), then EC2 instance
+//! metadata (IMDSv2). SSO, `credential_process`, web identity tokens and roles assumed from a
+//! profile's `role_arn` are not read.
 
 use std::path::{Path, PathBuf};
 
-use crate::AwsError;
+use crate::{AwsError, container, imds};
 
 /// An access key, its secret and, for temporary credentials, the session token.
 #[derive(Clone, PartialEq, Eq)]
@@ -27,17 +29,32 @@ impl std::fmt::Debug for AwsCredentials {
 }
 
 impl AwsCredentials {
-    /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN` when both the key id
-    /// and the secret are set; else the profile (`profile`, else `AWS_PROFILE`, else `default`)
-    /// in `AWS_SHARED_CREDENTIALS_FILE` or `$HOME/.aws/credentials`.
+    /// The first source that has credentials, in the SDKs' order:
+    ///
+    /// 1. `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN` when both the key
+    ///    id and the secret are set;
+    /// 2. the profile (`profile`, else `AWS_PROFILE`, else `default`) in
+    ///    `AWS_SHARED_CREDENTIALS_FILE` or `$HOME/.aws/credentials`;
+    /// 3. the container credentials endpoint, when `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` or
+    ///    `AWS_CONTAINER_CREDENTIALS_FULL_URI` is set;
+    /// 4. the role of the EC2 instance, unless `AWS_EC2_METADATA_DISABLED=true`.
+    ///
+    /// A profile chosen by name (argument or `AWS_PROFILE`) must be in the file: it is an error,
+    /// not a reason to go on to a role, which would be another identity without a word. For
+    /// the `default` profile, a missing file or section moves on; a half-written one (key id
+    /// without secret or the reverse) is an error. Likewise a configured container endpoint
+    /// that fails is an error, while instance metadata that fails only ends the chain with
+    /// [`AwsError::NoCredentials`], which lists every source tried and why it gave nothing.
     ///
     /// The environment is a lookup passed in rather than read here, because only the CLI reads
-    /// the process environment (tests and embedders pass their own). The file is read once,
-    /// here, so the callers' request building stays free of I/O.
+    /// the process environment (tests and embedders pass their own). The file and the
+    /// endpoints are read once, here, so the callers' request building stays free of I/O;
+    /// role credentials are not refreshed, since a client lives for one command.
     pub fn resolve(
         env: &dyn Fn(&str) -> Option<String>,
         profile: Option<&str>,
     ) -> Result<AwsCredentials, AwsError> {
+        let mut tried = Vec::new();
         if let (Some(id), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
             return Ok(AwsCredentials {
                 access_key_id: id,
@@ -45,26 +62,92 @@ impl AwsCredentials {
                 session_token: env("AWS_SESSION_TOKEN"),
             });
         }
-        let profile = profile
-            .map(str::to_string)
-            .or_else(|| env("AWS_PROFILE"))
-            .unwrap_or_else(|| "default".into());
-        let path = env("AWS_SHARED_CREDENTIALS_FILE")
-            .map(PathBuf::from)
-            .or_else(|| env("HOME").map(|h| Path::new(&h).join(".aws/credentials")))
-            .ok_or(AwsError::NoCredentials)?;
-        let text = std::fs::read_to_string(&path).map_err(|source| AwsError::Unreadable {
-            path: path.clone(),
-            source,
-        })?;
-        parse_credentials_file(&text, &profile).ok_or(AwsError::IncompleteProfile { profile, path })
+        tried.push("environment: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY not both set".into());
+
+        match from_file(env, profile)? {
+            Ok(credentials) => return Ok(credentials),
+            Err(why) => tried.push(why),
+        }
+
+        if let Some(credentials) = container::credentials(env)? {
+            return Ok(credentials);
+        }
+        tried.push(
+            "container credentials: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and \
+             AWS_CONTAINER_CREDENTIALS_FULL_URI not set"
+                .into(),
+        );
+
+        match imds::credentials(env) {
+            Ok(credentials) => Ok(credentials),
+            Err(why) => {
+                tried.push(why);
+                Err(AwsError::NoCredentials { tried })
+            }
+        }
     }
+}
+
+/// The shared credentials file step: `Ok(Ok(_))` credentials, `Ok(Err(why))` nothing here and
+/// the chain goes on (`why` is the line for the final message), `Err` a stop.
+fn from_file(
+    env: &dyn Fn(&str) -> Option<String>,
+    profile: Option<&str>,
+) -> Result<Result<AwsCredentials, String>, AwsError> {
+    let chosen = profile.map(str::to_string).or_else(|| env("AWS_PROFILE"));
+    let explicit = chosen.is_some();
+    let profile = chosen.unwrap_or_else(|| "default".into());
+    let Some(path) = env("AWS_SHARED_CREDENTIALS_FILE")
+        .map(PathBuf::from)
+        .or_else(|| env("HOME").map(|h| Path::new(&h).join(".aws/credentials")))
+    else {
+        if explicit {
+            return Err(AwsError::NoCredentialsFile { profile });
+        }
+        return Ok(Err(
+            "shared credentials file: neither AWS_SHARED_CREDENTIALS_FILE nor HOME set".into(),
+        ));
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            return Ok(Err(format!(
+                "shared credentials file: {} not found",
+                path.display()
+            )));
+        }
+        Err(source) => return Err(AwsError::Unreadable { path, source }),
+    };
+    match read_profile(&text, &profile) {
+        Profile::Complete(credentials) => Ok(Ok(credentials)),
+        Profile::Absent if !explicit => Ok(Err(format!(
+            "shared credentials file: no [{profile}] profile with keys in {}",
+            path.display()
+        ))),
+        Profile::Absent | Profile::Partial => Err(AwsError::IncompleteProfile { profile, path }),
+    }
+}
+
+/// What a credentials file says about one profile.
+enum Profile {
+    Complete(AwsCredentials),
+    /// The key id or the secret, not both: a mistake to report, not a profile to skip.
+    Partial,
+    /// No section, or a section without either key.
+    Absent,
 }
 
 /// Reads one profile of an INI-style AWS credentials file: `[name]` or `[profile name]`
 /// sections, `key = value` lines, `#` and `;` comment lines. `None` when the profile is absent
 /// or lacks the key id or the secret; the caller knows the path and says which file it was.
 pub fn parse_credentials_file(text: &str, profile: &str) -> Option<AwsCredentials> {
+    match read_profile(text, profile) {
+        Profile::Complete(credentials) => Some(credentials),
+        Profile::Partial | Profile::Absent => None,
+    }
+}
+
+fn read_profile(text: &str, profile: &str) -> Profile {
     let mut current = String::new();
     let (mut id, mut secret, mut token) = (None, None, None);
     for line in text.lines().map(str::trim) {
@@ -85,11 +168,15 @@ pub fn parse_credentials_file(text: &str, profile: &str) -> Option<AwsCredential
             }
         }
     }
-    Some(AwsCredentials {
-        access_key_id: id?,
-        secret_access_key: secret?,
-        session_token: token,
-    })
+    match (id, secret) {
+        (Some(access_key_id), Some(secret_access_key)) => Profile::Complete(AwsCredentials {
+            access_key_id,
+            secret_access_key,
+            session_token: token,
+        }),
+        (None, None) => Profile::Absent,
+        _ => Profile::Partial,
+    }
 }
 
 #[cfg(test)]
@@ -117,8 +204,10 @@ aws_access_key_id = F
 aws_secret_access_key = H
 ";
 
-    fn no_env(_: &str) -> Option<String> {
-        None
+    /// Instance metadata off, so that no test here reaches for 169.254.169.254 (which, on an
+    /// EC2 machine, could answer with real credentials).
+    fn imds_off(k: &str) -> Option<String> {
+        (k == "AWS_EC2_METADATA_DISABLED").then(|| "true".into())
     }
 
     #[test]
@@ -233,25 +322,97 @@ aws_secret_access_key = H
     }
 
     #[test]
-    fn errors_say_what_is_missing_and_where() {
-        let err = AwsCredentials::resolve(&no_env, None).expect_err("nothing anywhere");
-        assert!(matches!(err, AwsError::NoCredentials), "{err:?}");
-        assert!(err.to_string().contains("no AWS credentials"), "{err}");
+    fn nothing_anywhere_lists_every_source_tried() {
+        let err = AwsCredentials::resolve(&imds_off, None).expect_err("nothing anywhere");
+        let AwsError::NoCredentials { tried } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(tried.len(), 4, "{tried:?}");
+        let text = err.to_string();
+        for part in [
+            "no AWS credentials",
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY not both set",
+            "neither AWS_SHARED_CREDENTIALS_FILE nor HOME",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "disabled by AWS_EC2_METADATA_DISABLED",
+        ] {
+            assert!(text.contains(part), "{part}: {text}");
+        }
+    }
 
+    #[test]
+    fn the_default_profile_may_be_missing_a_chosen_one_may_not() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let missing = dir.path().join("absent");
-        let m = missing.display().to_string();
-        let env = |k: &str| (k == "AWS_SHARED_CREDENTIALS_FILE").then(|| m.clone());
-        let err = AwsCredentials::resolve(&env, None).expect_err("unreadable file");
-        assert!(matches!(err, AwsError::Unreadable { .. }), "{err:?}");
-        assert!(err.to_string().contains(&m), "{err}");
+        let missing = dir.path().join("absent").display().to_string();
+        let env = |k: &str| match k {
+            "AWS_SHARED_CREDENTIALS_FILE" => Some(missing.clone()),
+            _ => imds_off(k),
+        };
+        let err = AwsCredentials::resolve(&env, None).expect_err("no file");
+        assert!(matches!(err, AwsError::NoCredentials { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains(&format!("{missing} not found")),
+            "{err}"
+        );
 
+        let err = AwsCredentials::resolve(&env, Some("dev")).expect_err("chosen, no file");
+        assert!(matches!(err, AwsError::Unreadable { .. }), "{err:?}");
+        assert!(err.to_string().contains(&missing), "{err}");
+
+        let named = |k: &str| (k == "AWS_PROFILE").then(|| "dev".to_string());
+        let err = AwsCredentials::resolve(&named, None).expect_err("chosen, no HOME");
+        assert!(matches!(err, AwsError::NoCredentialsFile { .. }), "{err:?}");
+        assert!(err.to_string().contains("[dev]"), "{err}");
+
+        // A file without a [default] section moves on; a chosen absent profile does not.
+        let other = dir.path().join("other");
+        std::fs::write(
+            &other,
+            "[other]\naws_access_key_id=A\naws_secret_access_key=B\n",
+        )
+        .expect("write");
+        let o = other.display().to_string();
+        let env = |k: &str| match k {
+            "AWS_SHARED_CREDENTIALS_FILE" => Some(o.clone()),
+            _ => imds_off(k),
+        };
+        let err = AwsCredentials::resolve(&env, None).expect_err("no [default]");
+        assert!(err.to_string().contains("no [default] profile"), "{err}");
+        let err = AwsCredentials::resolve(&env, Some("dev")).expect_err("no [dev]");
+        assert!(matches!(err, AwsError::IncompleteProfile { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn half_written_profiles_and_unreadable_files_stop_the_chain() {
+        let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("credentials");
         std::fs::write(&file, FILE).expect("write");
         let f = file.display().to_string();
-        let env = |k: &str| (k == "AWS_SHARED_CREDENTIALS_FILE").then(|| f.clone());
+        let env = |k: &str| match k {
+            "AWS_SHARED_CREDENTIALS_FILE" => Some(f.clone()),
+            _ => imds_off(k),
+        };
         let err = AwsCredentials::resolve(&env, Some("no-secret")).expect_err("no secret");
         let text = err.to_string();
         assert!(text.contains("[no-secret]") && text.contains(&f), "{text}");
+
+        let partial = dir.path().join("partial");
+        std::fs::write(&partial, "[default]\naws_access_key_id = A\n").expect("write");
+        let p = partial.display().to_string();
+        let env = |k: &str| match k {
+            "AWS_SHARED_CREDENTIALS_FILE" => Some(p.clone()),
+            _ => imds_off(k),
+        };
+        let err = AwsCredentials::resolve(&env, None).expect_err("half a default profile");
+        assert!(matches!(err, AwsError::IncompleteProfile { .. }), "{err:?}");
+
+        // A directory is there but cannot be read as a file: an error, not "not found".
+        let d = dir.path().display().to_string();
+        let env = |k: &str| match k {
+            "AWS_SHARED_CREDENTIALS_FILE" => Some(d.clone()),
+            _ => imds_off(k),
+        };
+        let err = AwsCredentials::resolve(&env, None).expect_err("a directory");
+        assert!(matches!(err, AwsError::Unreadable { .. }), "{err:?}");
     }
 }

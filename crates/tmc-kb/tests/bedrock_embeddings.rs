@@ -353,8 +353,13 @@ fn config_builds_bedrock_from_the_environment() {
     // No region anywhere; no credentials anywhere; a size Titan does not offer.
     let err = cfg.build_with_env(&|_| None).err().unwrap().to_string();
     assert!(err.contains("region"), "{err}");
+    // Instance metadata off: the chain would otherwise ask 169.254.169.254 last.
     let err = cfg
-        .build_with_env(&|k| (k == "AWS_REGION").then(|| REGION.to_string()))
+        .build_with_env(&|k| match k {
+            "AWS_REGION" => Some(REGION.to_string()),
+            "AWS_EC2_METADATA_DISABLED" => Some("true".into()),
+            _ => None,
+        })
         .err()
         .unwrap()
         .to_string();

@@ -503,8 +503,9 @@ impl Provider for Anthropic {
 
 // ---------------------------------------------------------------- Bedrock
 
-/// Bedrock credentials: resolved from the environment lookup or the shared credentials file by
-/// [`AwsCredentials::resolve`]; the same type the knowledge base's Bedrock embeddings use.
+/// Bedrock credentials: resolved by [`AwsCredentials::resolve`] (environment lookup, shared
+/// credentials file, container or EC2 instance role); the same type the knowledge base's
+/// Bedrock embeddings use.
 pub use tmc_aws::AwsCredentials;
 
 /// Amazon Bedrock Converse API, signed with SigV4 (service `bedrock`). A streamed request goes
