@@ -8,6 +8,7 @@
 //! source is replaced in one transaction, so an interrupted ingest leaves the previous state of
 //! that source and the completed state of every source before it.
 
+use std::cell::RefCell;
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
@@ -133,6 +134,62 @@ pub trait Index {
 /// The embedded default.
 pub struct SqliteIndex {
     conn: Connection,
+    /// Vectors of the model last searched, loaded on the first dense search (see
+    /// [`DenseMatrix`]). A `RefCell` because searches take `&self`; `Connection` is not `Sync`
+    /// either, so nothing is lost.
+    dense: RefCell<Option<DenseMatrix>>,
+}
+
+/// The vectors of one embedding model, held in memory for exact search: read from the table
+/// once, normalised, in one contiguous row-major matrix, so a query is a pass of dot products
+/// over memory instead of a scan that decodes every BLOB again. 100 k × 384 dims is 154 MB.
+struct DenseMatrix {
+    model: String,
+    /// `PRAGMA data_version` when loaded: it changes when another connection commits, which
+    /// makes the matrix stale (this connection's own writes drop it directly).
+    data_version: i64,
+    dim: usize,
+    /// Chunk ids, ascending; row `i` of `data` belongs to `ids[i]`.
+    ids: Vec<i64>,
+    /// Kind and source of each row, so the common filters (`kind`, `source`, excluded
+    /// sources) are checked in memory instead of by reading every chunk row again.
+    kinds: Vec<String>,
+    source_ids: Vec<i64>,
+    data: Vec<f32>,
+}
+
+impl DenseMatrix {
+    fn row(&self, i: usize) -> &[f32] {
+        &self.data[i * self.dim..(i + 1) * self.dim]
+    }
+}
+
+/// Dot product in eight lanes, which the compiler turns into SIMD.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `v / |v|`; zero stays zero (its cosine with anything is 0, as [`cosine`] says).
+fn normalised(v: &[f32]) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n > 0.0 && n.is_finite() {
+        v.iter().map(|x| x / n).collect()
+    } else {
+        vec![0.0; v.len()]
+    }
 }
 
 const SCHEMA: &str = "
@@ -185,14 +242,20 @@ impl SqliteIndex {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)?;
-        Ok(SqliteIndex { conn })
+        Ok(SqliteIndex {
+            conn,
+            dense: RefCell::new(None),
+        })
     }
 
     /// An index that lives only in memory (evaluation, tests).
     pub fn in_memory() -> Result<Self, KbError> {
         let conn = Connection::open_in_memory()?;
         conn.execute_batch(SCHEMA)?;
-        Ok(SqliteIndex { conn })
+        Ok(SqliteIndex {
+            conn,
+            dense: RefCell::new(None),
+        })
     }
 
     /// SQL condition and parameters for a filter, on table alias `c` (chunks) and `s` (sources).
@@ -251,6 +314,109 @@ impl SqliteIndex {
         tx.execute("DELETE FROM sources WHERE id = ?1", [source_id])?;
         Ok(())
     }
+
+    /// Reads every vector of `model` into a [`DenseMatrix`]. Rows whose length differs from
+    /// the first are left out: their cosine with any query would be undefined.
+    fn load_dense(&self, model: &str, data_version: i64) -> Result<DenseMatrix, KbError> {
+        let mut st = self.conn.prepare(
+            "SELECT c.id, c.embedding, c.kind, c.source_id FROM chunks c JOIN sources s ON s.id = c.source_id WHERE c.embedding IS NOT NULL AND s.embed_model = ?1 ORDER BY c.id",
+        )?;
+        let mut rows = st.query([model])?;
+        let mut m = DenseMatrix {
+            model: model.to_string(),
+            data_version,
+            dim: 0,
+            ids: Vec::new(),
+            kinds: Vec::new(),
+            source_ids: Vec::new(),
+            data: Vec::new(),
+        };
+        let mut row = Vec::new();
+        while let Some(r) = rows.next()? {
+            let blob = r
+                .get_ref(1)?
+                .as_blob()
+                .map_err(|e| KbError::Invalid(format!("stored embedding: {e}")))?;
+            if m.ids.is_empty() {
+                m.dim = blob.len() / 4;
+            }
+            if m.dim == 0 || blob.len() != m.dim * 4 {
+                continue;
+            }
+            row.clear();
+            row.extend(
+                blob.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+            );
+            m.ids.push(r.get(0)?);
+            m.kinds.push(r.get(2)?);
+            m.source_ids.push(r.get(3)?);
+            m.data.extend(normalised(&row));
+        }
+        Ok(m)
+    }
+
+    /// Row numbers in `m` of the chunks that pass `filter`, with the meaning of
+    /// [`SqliteIndex::filter_sql`]: `kind` and sources are checked against the matrix, other
+    /// keys through the tag index, so no chunk row (text and vector) is read again.
+    fn dense_rows(&self, m: &DenseMatrix, filter: &Filter) -> Result<Vec<usize>, KbError> {
+        let mut keep = vec![true; m.ids.len()];
+        let source_ids = |names: &[String]| -> Result<Vec<i64>, KbError> {
+            let marks = vec!["?"; names.len()].join(",");
+            let mut st = self.conn.prepare(&format!(
+                "SELECT id FROM sources WHERE path IN ({marks}) OR name IN ({marks})"
+            ))?;
+            let ids = st.query_map(params_from_iter(names.iter().chain(names)), |r| {
+                r.get::<_, i64>(0)
+            })?;
+            Ok(ids.collect::<Result<Vec<_>, _>>()?)
+        };
+        for (key, values) in &filter.must {
+            match key.as_str() {
+                "kind" => {
+                    for (k, kind) in keep.iter_mut().zip(&m.kinds) {
+                        *k = *k && values.contains(kind);
+                    }
+                }
+                "source" => {
+                    let allowed = source_ids(values)?;
+                    for (k, s) in keep.iter_mut().zip(&m.source_ids) {
+                        *k = *k && allowed.contains(s);
+                    }
+                }
+                _ => {
+                    let marks = vec!["?"; values.len()].join(",");
+                    let mut st = self.conn.prepare(&format!(
+                        "SELECT chunk_id FROM tags WHERE key = ? AND value IN ({marks})"
+                    ))?;
+                    let ids = st
+                        .query_map(params_from_iter(std::iter::once(key).chain(values)), |r| {
+                            r.get::<_, i64>(0)
+                        })?;
+                    let mut tagged = vec![false; m.ids.len()];
+                    for id in ids {
+                        if let Ok(i) = m.ids.binary_search(&id?) {
+                            tagged[i] = true;
+                        }
+                    }
+                    for (k, t) in keep.iter_mut().zip(tagged) {
+                        *k = *k && t;
+                    }
+                }
+            }
+        }
+        if !filter.exclude_sources.is_empty() {
+            let excluded = source_ids(&filter.exclude_sources)?;
+            for (k, s) in keep.iter_mut().zip(&m.source_ids) {
+                *k = *k && !excluded.contains(s);
+            }
+        }
+        Ok(keep
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &k)| k.then_some(i))
+            .collect())
+    }
 }
 
 /// FTS5 query from free text: words (letters/digits) as quoted terms joined by OR, so user
@@ -280,6 +446,7 @@ fn vector_to_blob(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
+#[cfg(test)]
 fn blob_to_vector(b: &[u8]) -> Vec<f32> {
     b.chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -326,6 +493,7 @@ impl Index for SqliteIndex {
         source: &SourceRecord,
         chunks: &[StoredChunk],
     ) -> Result<(), KbError> {
+        self.dense.get_mut().take();
         let tx = self.conn.transaction()?;
         let old: Option<i64> = tx
             .query_row(
@@ -383,6 +551,7 @@ impl Index for SqliteIndex {
     }
 
     fn remove(&mut self, target: &str) -> Result<Vec<SourceRecord>, KbError> {
+        self.dense.get_mut().take();
         let tx = self.conn.transaction()?;
         let dir_prefix = format!("{}/", target.trim_end_matches('/'));
         let mut found: Vec<(i64, SourceRecord)> = Vec::new();
@@ -434,6 +603,9 @@ impl Index for SqliteIndex {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
+    /// Exact search over the in-memory [`DenseMatrix`] (loaded on first use, reloaded when
+    /// the model changes or another connection has written): one dot product per chunk, then a
+    /// partial sort for the top `limit`. Ties go to the lower id, so results are deterministic.
     fn search_dense(
         &self,
         vector: &[f32],
@@ -441,23 +613,46 @@ impl Index for SqliteIndex {
         filter: &Filter,
         limit: usize,
     ) -> Result<Vec<(i64, f64)>, KbError> {
-        let (cond, fparams) = Self::filter_sql(filter);
-        let sql = format!(
-            "SELECT c.id, c.embedding FROM chunks c JOIN sources s ON s.id = c.source_id WHERE c.embedding IS NOT NULL AND s.embed_model = ?{cond}"
-        );
-        let mut st = self.conn.prepare(&sql)?;
-        let mut all = vec![model.to_string()];
-        all.extend(fparams);
-        let mut scored: Vec<(i64, f64)> = Vec::new();
-        let mut rows = st.query(params_from_iter(all.iter()))?;
-        while let Some(r) = rows.next()? {
-            let id: i64 = r.get(0)?;
-            let blob: Vec<u8> = r.get(1)?;
-            scored.push((id, cosine(vector, &blob_to_vector(&blob))));
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        let fresh = self
+            .dense
+            .borrow()
+            .as_ref()
+            .is_some_and(|m| m.model == model && m.data_version == version);
+        if !fresh {
+            let m = self.load_dense(model, version)?;
+            *self.dense.borrow_mut() = Some(m);
         }
-        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        scored.truncate(limit);
-        Ok(scored)
+        let guard = self.dense.borrow();
+        let Some(m) = guard.as_ref() else {
+            return Ok(Vec::new());
+        };
+        if limit == 0 || m.ids.is_empty() || vector.len() != m.dim {
+            return Ok(Vec::new());
+        }
+        let q = normalised(vector);
+        let mut scored: Vec<(f32, usize)> =
+            if filter.must.is_empty() && filter.exclude_sources.is_empty() {
+                (0..m.ids.len()).map(|i| (dot(&q, m.row(i)), i)).collect()
+            } else {
+                self.dense_rows(m, filter)?
+                    .into_iter()
+                    .map(|i| (dot(&q, m.row(i)), i))
+                    .collect()
+            };
+        // Rows are in id order, so the row number breaks ties as the id would.
+        let order = |a: &(f32, usize), b: &(f32, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        if scored.len() > limit {
+            scored.select_nth_unstable_by(limit, order);
+            scored.truncate(limit);
+        }
+        scored.sort_unstable_by(order);
+        Ok(scored
+            .into_iter()
+            .map(|(score, i)| (m.ids[i], f64::from(score)))
+            .collect())
     }
 
     fn chunks(&self, ids: &[i64]) -> Result<Vec<ChunkRow>, KbError> {
@@ -541,6 +736,189 @@ mod tests {
         assert_eq!(blob_to_vector(&vector_to_blob(&v)), v);
         assert!((cosine(&v, &v) - 1.0).abs() < 1e-9);
         assert_eq!(cosine(&v, &[1.0]), 0.0);
+    }
+
+    fn stored(key: &str, kind: ChunkKind, v: Vec<f32>) -> StoredChunk {
+        StoredChunk {
+            chunk: Chunk {
+                key: key.into(),
+                kind,
+                title: key.into(),
+                text: format!("text of {key}"),
+                meta: ChunkMeta::default(),
+            },
+            embedding: Some(v),
+        }
+    }
+
+    fn source(path: &str, n: usize, model: &str) -> SourceRecord {
+        SourceRecord {
+            path: path.into(),
+            name: path.into(),
+            format: "test".into(),
+            hash: path.into(),
+            embed_model: Some(model.into()),
+            chunks: n,
+        }
+    }
+
+    fn keys(index: &SqliteIndex, hits: &[(i64, f64)]) -> Vec<String> {
+        let ids: Vec<i64> = hits.iter().map(|h| h.0).collect();
+        index
+            .chunks(&ids)
+            .expect("rows")
+            .into_iter()
+            .map(|r| r.key)
+            .collect()
+    }
+
+    #[test]
+    fn dense_search_ranks_by_cosine_and_follows_writes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("i.sqlite3");
+        let mut a = SqliteIndex::open(&path).expect("open");
+        let chunks = vec![
+            stored("x", ChunkKind::Cwe, vec![1.0, 0.0, 0.0]),
+            // Not unit length: cosine, not the raw dot product, must rank it.
+            stored("xy", ChunkKind::Doc, vec![10.0, 10.0, 0.0]),
+            stored("y", ChunkKind::Cwe, vec![0.0, 1.0, 0.0]),
+            stored("zero", ChunkKind::Doc, vec![0.0, 0.0, 0.0]),
+            stored("short", ChunkKind::Doc, vec![1.0, 0.0]),
+        ];
+        a.replace_source(&source("s1", 5, "m"), &chunks)
+            .expect("write");
+        let q = [2.0f32, 0.5, 0.0];
+        let hits = a
+            .search_dense(&q, "m", &Filter::default(), 10)
+            .expect("search");
+        assert_eq!(keys(&a, &hits), ["x", "xy", "y", "zero"], "{hits:?}");
+        let expected = cosine(&q, &[10.0, 10.0, 0.0]);
+        assert!((hits[1].1 - expected).abs() < 1e-6, "{hits:?}");
+        assert_eq!(hits[3].1, 0.0);
+        // Partial sort keeps the best; filters; other models and wrong sizes give nothing.
+        let top = a
+            .search_dense(&q, "m", &Filter::default(), 2)
+            .expect("search");
+        assert_eq!(keys(&a, &top), ["x", "xy"]);
+        let cwe = Filter::default().with("kind", &["cwe"]);
+        let hits = a
+            .search_dense(&[0.0, 1.0, 0.0], "m", &cwe, 10)
+            .expect("search");
+        assert_eq!(keys(&a, &hits), ["y", "x"]);
+        assert!(
+            a.search_dense(&q, "other", &Filter::default(), 10)
+                .expect("search")
+                .is_empty()
+        );
+        assert!(
+            a.search_dense(&[1.0], "m", &Filter::default(), 10)
+                .expect("search")
+                .is_empty()
+        );
+
+        // A write through this index drops the in-memory vectors.
+        a.replace_source(
+            &source("s1", 1, "m"),
+            &[stored("only", ChunkKind::Doc, vec![0.0, 0.0, 1.0])],
+        )
+        .expect("write");
+        let hits = a
+            .search_dense(&q, "m", &Filter::default(), 10)
+            .expect("search");
+        assert_eq!(keys(&a, &hits), ["only"]);
+        // So does a write through another connection to the same file.
+        let mut b = SqliteIndex::open(&path).expect("open");
+        b.replace_source(
+            &source("s2", 1, "m"),
+            &[stored("new", ChunkKind::Doc, vec![1.0, 0.1, 0.0])],
+        )
+        .expect("write");
+        let hits = a
+            .search_dense(&q, "m", &Filter::default(), 10)
+            .expect("search");
+        assert_eq!(keys(&a, &hits), ["new", "only"]);
+        b.remove("s2").expect("remove");
+        let hits = a
+            .search_dense(&q, "m", &Filter::default(), 10)
+            .expect("search");
+        assert_eq!(keys(&a, &hits), ["only"]);
+    }
+
+    /// The in-memory filter of dense search keeps exactly the chunks the SQL filter of
+    /// lexical search keeps.
+    #[test]
+    fn dense_filters_mean_what_sql_filters_mean() {
+        let mut idx = SqliteIndex::in_memory().expect("index");
+        for (src, model) in [("/k/a.csv", "m"), ("/k/b.csv", "m"), ("/k/c.csv", "other")] {
+            let chunks: Vec<StoredChunk> = (0..6)
+                .map(|i| {
+                    let mut c = stored(
+                        &format!("{src}-{i}"),
+                        if i % 2 == 0 {
+                            ChunkKind::Cwe
+                        } else {
+                            ChunkKind::Doc
+                        },
+                        vec![1.0, i as f32, 0.5],
+                    );
+                    c.chunk.meta.cwe = vec![79 + (i % 3) as u32];
+                    c
+                })
+                .collect();
+            idx.replace_source(&source(src, 6, model), &chunks)
+                .expect("write");
+        }
+        let filters = [
+            Filter::default(),
+            Filter::default().with("kind", &["cwe"]),
+            Filter::default().with("kind", &["cwe", "doc"]),
+            Filter::default().with("cwe", &["79"]),
+            Filter::default()
+                .with("cwe", &["80", "81"])
+                .with("kind", &["doc"]),
+            Filter::default().with("source", &["b.csv"]),
+            Filter::default().with("source", &["/k/a.csv", "c.csv"]),
+            Filter {
+                exclude_sources: vec!["a.csv".into()],
+                ..Filter::default()
+            },
+            Filter {
+                exclude_sources: vec!["/k/b.csv".into()],
+                ..Filter::default().with("cwe", &["79"])
+            },
+            Filter::default().with("cwe", &["999"]),
+        ];
+        for f in &filters {
+            let mut dense: Vec<i64> = idx
+                .search_dense(&[1.0, 1.0, 1.0], "m", f, 100)
+                .expect("search")
+                .into_iter()
+                .map(|h| h.0)
+                .collect();
+            dense.sort();
+            let (cond, params) = SqliteIndex::filter_sql(f);
+            let mut st = idx
+                .conn
+                .prepare(&format!(
+                    "SELECT c.id FROM chunks c JOIN sources s ON s.id = c.source_id WHERE s.embed_model = 'm'{cond} ORDER BY c.id"
+                ))
+                .expect("sql");
+            let sql: Vec<i64> = st
+                .query_map(params_from_iter(params.iter()), |r| r.get(0))
+                .expect("query")
+                .collect::<Result<_, _>>()
+                .expect("rows");
+            assert_eq!(dense, sql, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn dot_matches_cosine_on_unit_vectors() {
+        let a: Vec<f32> = (0..21).map(|i| (i as f32 * 0.7).sin()).collect();
+        let b: Vec<f32> = (0..21).map(|i| (i as f32 * 0.3).cos()).collect();
+        let d = f64::from(dot(&normalised(&a), &normalised(&b)));
+        assert!((d - cosine(&a, &b)).abs() < 1e-6);
+        assert_eq!(normalised(&[0.0, 0.0]), vec![0.0, 0.0]);
     }
 
     #[test]
