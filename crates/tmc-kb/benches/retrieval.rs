@@ -6,7 +6,8 @@
 //! `TMC_KB_BENCH_EMBED_URL` and `TMC_KB_BENCH_EMBED_MODEL` (`TMC_KB_BENCH_EMBED_KEY`), else
 //! none (BM25 figures only).
 //!
-//! 1. Embedding throughput: sentences/s at batch 1 and 32 (CWE names, CWE first sentences).
+//! 1. Embedding throughput: sentences/s at batch 1, 16 and 32 texts per forward pass (CWE
+//!    names, CWE first sentences).
 //! 2. Ingest of `shared/kb`: chunks/s with BM25 only and with embeddings.
 //! 3. Quality on labelled query sets built from the data itself, recall@10 and MRR for BM25,
 //!    dense and hybrid:
@@ -174,16 +175,49 @@ fn ingest(index: &mut SqliteIndex, shared: &Path, embedder: Option<&dyn Embedder
     }
 }
 
-/// The configured embedder, with a name for the output.
+#[cfg(feature = "local-embeddings")]
+type LocalModel = tmc_kb::embed::local::LocalEmbedder;
+#[cfg(not(feature = "local-embeddings"))]
+type LocalModel = ();
+
+/// The local model from `TMC_TEST_MINILM_DIR`, if set.
+#[cfg(feature = "local-embeddings")]
+fn local_model() -> Option<LocalModel> {
+    let dir = std::env::var("TMC_TEST_MINILM_DIR")
+        .ok()
+        .filter(|d| !d.is_empty())?;
+    LocalModel::load(Path::new(&dir), None)
+        .map_err(|e| eprintln!("TMC_TEST_MINILM_DIR: {e}"))
+        .ok()
+}
+#[cfg(not(feature = "local-embeddings"))]
+fn local_model() -> Option<LocalModel> {
+    None
+}
+
+/// Sentences/s at `batch` texts per forward pass: the local model's batch size is set to it,
+/// so one call is one pass; other embedders get one call per `batch` texts.
+fn rate(
+    e: &dyn Embedder,
+    local: Option<&mut LocalModel>,
+    texts: &[String],
+    batch: usize,
+) -> Option<f64> {
+    #[cfg(feature = "local-embeddings")]
+    if let Some(l) = local {
+        l.batch_size = batch;
+        return throughput(l, texts, batch);
+    }
+    #[cfg(not(feature = "local-embeddings"))]
+    let _ = local;
+    throughput(e, texts, batch)
+}
+
+/// The configured embedder: local, else OpenAI-compatible, else none.
 fn embedder() -> Option<Box<dyn Embedder>> {
     #[cfg(feature = "local-embeddings")]
-    if let Ok(dir) = std::env::var("TMC_TEST_MINILM_DIR")
-        && !dir.is_empty()
-    {
-        match tmc_kb::embed::local::LocalEmbedder::load(Path::new(&dir), None) {
-            Ok(e) => return Some(Box::new(e)),
-            Err(e) => eprintln!("TMC_TEST_MINILM_DIR: {e}"),
-        }
+    if let Some(l) = local_model() {
+        return Some(Box::new(l));
     }
     match (
         std::env::var("TMC_KB_BENCH_EMBED_URL"),
@@ -340,6 +374,8 @@ fn main() {
             .map(|c| c.title.clone())
             .collect();
         let sentences: Vec<String> = cwe_desc.iter().map(|q| q.text.clone()).collect();
+        // A second instance of the local model whose batch size each measurement sets.
+        let mut local = local_model();
         let _ = e.embed(&sentences[..8.min(sentences.len())]); // warm-up
         for (what, texts) in [("CWE names", &names), ("CWE first sentences", &sentences)] {
             let words = texts
@@ -347,9 +383,9 @@ fn main() {
                 .map(|s| s.split_whitespace().count())
                 .sum::<usize>() as f64
                 / texts.len().max(1) as f64;
-            for (batch, n) in [(1usize, 64usize), (32, 512)] {
+            for (batch, n) in [(1usize, 64usize), (16, 256), (32, 512)] {
                 let n = n.min(texts.len());
-                if let Some(rate) = throughput(e, &texts[..n], batch) {
+                if let Some(rate) = rate(e, local.as_mut(), &texts[..n], batch) {
                     println!(
                         "  {what:<20} ({words:>4.1} words on average) batch {batch:>2}: {rate:>6.1} sentences/s ({n} sentences)"
                     );

@@ -4,7 +4,7 @@
 //!
 //! Three providers: an OpenAI-compatible `/v1/embeddings` client (here), Amazon Bedrock Titan
 //! v2 ([`bedrock`]) and, with the `local-embeddings` feature, a BERT sentence encoder run
-//! in-process with candle ([`local`]).
+//! in-process with candle (`local`).
 //!
 //! The HTTP client is `ureq` (blocking, rustls, no async runtime): embedding calls are
 //! sequential batches from a CLI, so an async stack would only add build time.

@@ -4,7 +4,9 @@
 //!
 //! [`SqliteIndex`] keeps chunks in a table, their text in an FTS5 table (BM25 via `bm25()`),
 //! their `key=value` metadata in a tag table for exact filters, and embeddings as little-endian
-//! f32 BLOBs searched by exact cosine (fine below ~50 k chunks; our corpus is ~2 k). Every
+//! f32 BLOBs. Dense search is exact cosine over those vectors held in memory after the first
+//! search (`DenseMatrix`): ~20 ms at 100 k chunks of 384 dimensions on 2 cores, so no
+//! approximate index is needed at knowledge-base sizes (the shared standards are ~3.4 k). Every
 //! source is replaced in one transaction, so an interrupted ingest leaves the previous state of
 //! that source and the completed state of every source before it.
 
@@ -603,7 +605,7 @@ impl Index for SqliteIndex {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    /// Exact search over the in-memory [`DenseMatrix`] (loaded on first use, reloaded when
+    /// Exact search over the in-memory `DenseMatrix` (loaded on first use, reloaded when
     /// the model changes or another connection has written): one dot product per chunk, then a
     /// partial sort for the top `limit`. Ties go to the lower id, so results are deterministic.
     fn search_dense(
