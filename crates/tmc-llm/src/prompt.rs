@@ -165,6 +165,14 @@ pub struct Chunk {
     pub components: BTreeSet<String>,
 }
 
+/// Adds `name=value` for a declared boolean attribute; undeclared ones are left out so the
+/// model sees only what the author stated.
+fn flag(attrs: &mut Vec<String>, name: &str, v: Option<bool>) {
+    if let Some(v) = v {
+        attrs.push(format!("{name}={v}"));
+    }
+}
+
 fn q(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"))
 }
@@ -188,22 +196,17 @@ pub fn render_model(model: &SystemModel, chunk: Option<&Chunk>) -> String {
             c.technology.as_str().to_string(),
             format!("zone={}", c.effective_trust_zone().as_str()),
         ];
-        let mut flag = |name: &str, v: Option<bool>| {
-            if let Some(v) = v {
-                attrs.push(format!("{name}={v}"));
-            }
-        };
-        flag("internet-facing", c.internet_facing);
-        flag("input-validation", c.input_validation);
-        flag("output-encoding", c.output_encoding);
-        flag("encryption-at-rest", c.encryption_at_rest);
-        flag("hardening", c.hardening);
-        flag("rate-limiting", c.rate_limiting);
-        flag("backups", c.backups);
-        flag("multi-tenant", c.multi_tenant);
-        flag("runs-untrusted-code", c.runs_untrusted_code);
-        flag("public-access", c.public_access);
-        flag("custom-developed", c.custom_developed);
+        flag(&mut attrs, "internet-facing", c.internet_facing);
+        flag(&mut attrs, "input-validation", c.input_validation);
+        flag(&mut attrs, "output-encoding", c.output_encoding);
+        flag(&mut attrs, "encryption-at-rest", c.encryption_at_rest);
+        flag(&mut attrs, "hardening", c.hardening);
+        flag(&mut attrs, "rate-limiting", c.rate_limiting);
+        flag(&mut attrs, "backups", c.backups);
+        flag(&mut attrs, "multi-tenant", c.multi_tenant);
+        flag(&mut attrs, "runs-untrusted-code", c.runs_untrusted_code);
+        flag(&mut attrs, "public-access", c.public_access);
+        flag(&mut attrs, "custom-developed", c.custom_developed);
         if !c.in_scope {
             attrs.push("out-of-scope".into());
         }
@@ -223,28 +226,18 @@ pub fn render_model(model: &SystemModel, chunk: Option<&Chunk>) -> String {
             attrs.push(format!("secrets={}", x.as_str()));
         }
         if let Some(m) = &c.model {
-            let mut flag = |name: &str, v: Option<bool>| {
-                if let Some(v) = v {
-                    attrs.push(format!("{name}={v}"));
-                }
-            };
-            flag("untrusted-input", m.processes_untrusted_input);
-            flag("tools", m.has_tools);
-            flag("human-approval", m.human_approval);
-            flag("rag", m.rag);
-            flag("output-validation", m.output_validation);
-            flag("guardrails", m.guardrails);
-            flag("third-party-hosted", m.third_party_hosted);
+            flag(&mut attrs, "untrusted-input", m.processes_untrusted_input);
+            flag(&mut attrs, "tools", m.has_tools);
+            flag(&mut attrs, "human-approval", m.human_approval);
+            flag(&mut attrs, "rag", m.rag);
+            flag(&mut attrs, "output-validation", m.output_validation);
+            flag(&mut attrs, "guardrails", m.guardrails);
+            flag(&mut attrs, "third-party-hosted", m.third_party_hosted);
         }
         if let Some(d) = &c.device {
-            let mut flag = |name: &str, v: Option<bool>| {
-                if let Some(v) = v {
-                    attrs.push(format!("{name}={v}"));
-                }
-            };
-            flag("physically-accessible", d.physically_accessible);
-            flag("secure-boot", d.secure_boot);
-            flag("signed-updates", d.signed_updates);
+            flag(&mut attrs, "physically-accessible", d.physically_accessible);
+            flag(&mut attrs, "secure-boot", d.secure_boot);
+            flag(&mut attrs, "signed-updates", d.signed_updates);
         }
         let _ = writeln!(
             s,
