@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use tmc_artifacts::{ArtifactStore, LocalDirStore, S3Config, S3Store};
+use tmc_artifacts::ArtifactStore;
 
-use crate::config::{ArtifactBackend, ArtifactsConfig};
+use crate::config::ArtifactsConfig;
 
 #[derive(Subcommand)]
 pub enum ArtifactsCommand {
@@ -33,45 +33,13 @@ pub enum ArtifactsCommand {
     },
 }
 
-fn env_var(name: &str) -> Result<String> {
-    std::env::var(name).with_context(|| {
-        format!("[artifacts] backend = \"s3\" reads its key from ${name}, which is not set")
-    })
-}
-
 /// Opens the configured store.
 pub fn open(data_dir: &Path, cfg: &ArtifactsConfig) -> Result<Box<dyn ArtifactStore>> {
-    Ok(match cfg.backend {
-        ArtifactBackend::Local => Box::new(LocalDirStore::new(
-            cfg.dir
-                .clone()
-                .unwrap_or_else(|| data_dir.join("artifacts")),
-        )),
-        ArtifactBackend::S3 => {
-            let bucket = cfg
-                .bucket
-                .clone()
-                .context("[artifacts] backend = \"s3\" needs bucket")?;
-            let s3 = S3Config {
-                bucket,
-                endpoint: cfg.endpoint.clone(),
-                region: cfg.region.clone().unwrap_or_else(|| "us-east-1".into()),
-                access_key_id: env_var(
-                    cfg.access_key_env.as_deref().unwrap_or("AWS_ACCESS_KEY_ID"),
-                )?,
-                secret_access_key: env_var(
-                    cfg.secret_key_env
-                        .as_deref()
-                        .unwrap_or("AWS_SECRET_ACCESS_KEY"),
-                )?,
-                session_token: std::env::var("AWS_SESSION_TOKEN")
-                    .ok()
-                    .filter(|t| !t.is_empty()),
-                prefix: cfg.prefix.clone(),
-            };
-            Box::new(S3Store::new(&s3)?)
-        }
-    })
+    Ok(tmc_app::backends::open_artifacts(
+        data_dir,
+        cfg,
+        &crate::config::env,
+    )?)
 }
 
 pub fn run(

@@ -14,6 +14,8 @@ use tmc_eval::matching::{
 };
 use tmc_eval::score::{EvalReport, SystemScore, aggregate, score_system};
 
+use tmc_app::GeneratorMode;
+
 use crate::Exit;
 
 #[derive(Args)]
@@ -80,22 +82,27 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The generator mode the shared pipeline drafts in.
+    fn generator(self) -> GeneratorMode {
+        match self {
+            Mode::Rules => GeneratorMode::Rules,
+            Mode::RulesKb => GeneratorMode::RulesKb,
+            Mode::Llm => GeneratorMode::Llm,
+            Mode::RulesKbLlm => GeneratorMode::RulesKbLlm,
+            Mode::PromptOnly => GeneratorMode::PromptOnly,
+        }
+    }
+
     fn uses_kb(self) -> bool {
-        matches!(self, Mode::RulesKb | Mode::RulesKbLlm)
+        self.generator().augments_with_kb()
     }
 
     fn uses_model(self) -> bool {
-        matches!(self, Mode::Llm | Mode::RulesKbLlm | Mode::PromptOnly)
+        self.generator().uses_model()
     }
 
     fn name(self) -> &'static str {
-        match self {
-            Mode::Rules => "rules",
-            Mode::RulesKb => "rules+kb",
-            Mode::Llm => "llm",
-            Mode::RulesKbLlm => "rules+kb+llm",
-            Mode::PromptOnly => "prompt-only",
-        }
+        self.generator().as_str()
     }
 }
 
@@ -260,45 +267,15 @@ fn draft_system(
         crate::read_bounded(&path, tmc_import::MAX_IMPORT_BYTES).map_err(|e| format!("{e:#}"))?;
     let imported = tmc_import::import(&bytes, source, None).map_err(|e| e.to_string())?;
     let model = &imported.model;
-    let mut draft = tmc_engine::draft(model, rules, &tmc_engine::DraftOptions::default());
-    let exclude = vec![source.to_string()];
-    if let Some(kb) = kb {
-        let opts = tmc_kb::augment::AugmentOptions {
-            exclude_sources: exclude.clone(),
-            ..tmc_kb::augment::AugmentOptions::default()
-        };
-        tmc_kb::augment::augment_draft(kb, model, &mut draft, &opts)
-            .map_err(|e| format!("knowledge base: {e}"))?;
+    let mut req = tmc_app::DraftRequest::new(model, rules, mode.generator());
+    req.kb = kb;
+    req.copilot = copilot;
+    req.exclude_sources = vec![source.to_string()];
+    let out = tmc_app::draft(&req).map_err(|e| e.to_string())?;
+    if let (Some(c), Some(o)) = (copilot, &out.copilot) {
+        crate::llm_cmd::report(c, o, &format!("{source}: "), false);
     }
-    let Some(copilot) = copilot else {
-        return Ok(draft.threats);
-    };
-    let retrieved = match kb {
-        Some(kb) => crate::kb_cmd::prompt_context(kb, model, &exclude)
-            .map_err(|e| format!("knowledge base: {e:#}"))?,
-        None => Vec::new(),
-    };
-    let with_baseline = mode == Mode::RulesKbLlm;
-    if !with_baseline {
-        draft.threats.clear();
-        draft.suppressed.clear();
-    }
-    crate::llm_cmd::eval_draft(
-        copilot,
-        crate::llm_cmd::EvalSystem {
-            model,
-            source,
-            base: draft,
-            show_baseline: with_baseline,
-            retrieved: &retrieved,
-            mode: mode.name(),
-            prompt: if mode == Mode::PromptOnly {
-                tmc_llm::PromptMode::ProductOnly
-            } else {
-                tmc_llm::PromptMode::Full
-            },
-        },
-    )
+    Ok(out.draft.threats)
 }
 
 /// Adapts the knowledge base's embedder to the matcher's one-text interface, embedding each

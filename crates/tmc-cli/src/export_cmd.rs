@@ -62,6 +62,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
     let options = ExportOptions {
         model_uri: model_path.display().to_string(),
         positions: positions(&parsed),
+        repo_root: repo_root(),
     };
     let mut out = tmc_export::export(format, &parsed.model, &draft, &options)?;
     if svg {
@@ -119,4 +120,18 @@ fn render_svg(dot: &[u8]) -> Result<Vec<u8>> {
         anyhow::bail!("dot failed: {}", String::from_utf8_lossy(&output.stderr));
     }
     Ok(output.stdout)
+}
+
+/// The repository root SARIF paths are relative to: `git rev-parse --show-toplevel`, else the
+/// current directory (a model outside any repository).
+pub fn repo_root() -> Option<std::path::PathBuf> {
+    let git = std::process::Command::new("git")
+        .args(["rev-parse", "--show-toplevel"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| std::path::PathBuf::from(s.trim()));
+    git.or_else(|| std::env::current_dir().ok())
 }

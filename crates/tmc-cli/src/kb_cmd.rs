@@ -7,15 +7,14 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use tmc_kb::index::{Index, SqliteIndex};
 use tmc_kb::ingest::{NoProgress, Outcome, Progress};
 use tmc_kb::search::{SearchMode, SearchOptions};
-use tmc_kb::{Filter, KnowledgeBase, PgIndex};
+use tmc_kb::{Filter, KnowledgeBase};
 
-use crate::config::{KbBackend, KbConfig};
+use crate::config::KbConfig;
 use crate::{Exit, OutputFormat};
 
 #[derive(Subcommand)]
@@ -69,53 +68,16 @@ pub enum ModeArg {
 
 /// Where the knowledge base lives, for messages (never shows a password from the URL).
 pub fn location(data_dir: &Path, cfg: &KbConfig) -> String {
-    match cfg.backend {
-        KbBackend::Sqlite => tmc_kb::index_path(data_dir).display().to_string(),
-        KbBackend::Postgres => {
-            let url = cfg.postgres_url().unwrap_or_default();
-            let host = url.rsplit('@').next().unwrap_or_default();
-            format!(
-                "postgres {host} schema {}",
-                cfg.postgres_schema
-                    .as_deref()
-                    .unwrap_or(tmc_kb::pg::DEFAULT_SCHEMA)
-            )
-        }
-    }
+    tmc_app::backends::kb_location(data_dir, cfg, &crate::config::env)
 }
 
 /// Opens the configured knowledge base with the configured embedder (if any).
 pub fn open(data_dir: &Path, cfg: &KbConfig) -> Result<KnowledgeBase> {
-    let index: Box<dyn Index> = match cfg.backend {
-        KbBackend::Sqlite => {
-            let path = tmc_kb::index_path(data_dir);
-            Box::new(
-                SqliteIndex::open(&path)
-                    .with_context(|| format!("opening the knowledge base at {}", path.display()))?,
-            )
-        }
-        KbBackend::Postgres => {
-            let url = cfg.postgres_url().context(
-                "[kb] backend = \"postgres\" needs postgres_url in tmc.toml or TMC_KB_POSTGRES_URL",
-            )?;
-            let schema = cfg
-                .postgres_schema
-                .as_deref()
-                .unwrap_or(tmc_kb::pg::DEFAULT_SCHEMA);
-            Box::new(
-                PgIndex::connect(&url, schema)
-                    .with_context(|| format!("opening {}", location(Path::new(""), cfg)))?,
-            )
-        }
-    };
-    let embedder = match cfg.embeddings.as_ref() {
-        Some(cfg) => Some(
-            cfg.build_with_env(&|k| std::env::var(k).ok())
-                .context("kb.embeddings in tmc.toml")?,
-        ),
-        None => None,
-    };
-    Ok(KnowledgeBase::new(index, embedder))
+    Ok(tmc_app::backends::open_kb(
+        data_dir,
+        cfg,
+        &crate::config::env,
+    )?)
 }
 
 struct Bar(ProgressBar);
@@ -322,15 +284,8 @@ pub fn run(cmd: KbCommand, data_dir: &Path, cfg: &KbConfig, quiet: bool) -> Resu
     }
 }
 
-/// `tmc draft --kb`: adds past accepted threats and ASVS references from the knowledge base of
-/// `data_dir`, and records the mode in the draft's generator.
-pub fn augment(
-    draft: &mut tmc_model::Draft,
-    model: &tmc_model::SystemModel,
-    data_dir: &Path,
-    cfg: &KbConfig,
-    quiet: bool,
-) -> Result<tmc_kb::KnowledgeBase> {
+/// Opens the knowledge base for `tmc draft --kb`, warning when it is empty.
+pub fn open_for_draft(data_dir: &Path, cfg: &KbConfig, quiet: bool) -> Result<KnowledgeBase> {
     let kb = open(data_dir, cfg)?;
     if kb.index.stats()?.chunks == 0 && !quiet {
         eprintln!(
@@ -338,45 +293,20 @@ pub fn augment(
             location(data_dir, cfg)
         );
     }
-    let report = tmc_kb::augment::augment_draft(
-        &kb,
-        model,
-        draft,
-        &tmc_kb::augment::AugmentOptions::default(),
-    )?;
-    draft.generator.mode = format!("{}+kb", draft.generator.mode);
-    if !quiet {
-        eprintln!(
-            "knowledge base ({}): {} threats added from past reviews, {} lowered by past rejections, {} mitigations given ASVS references",
-            report.mode.as_deref().unwrap_or(if kb.embedder.is_some() {
-                "hybrid"
-            } else {
-                "bm25"
-            }),
-            report.threats_added,
-            report.threats_lowered,
-            report.mitigations_enriched
-        );
-    }
     Ok(kb)
 }
 
-/// Passages for the copilot's prompt, converted to the copilot's type (the two crates do not
-/// know each other; the CLI joins them).
-pub fn prompt_context(
-    kb: &tmc_kb::KnowledgeBase,
-    model: &tmc_model::SystemModel,
-    exclude_sources: &[String],
-) -> Result<Vec<tmc_llm::RetrievedChunk>> {
-    let opts = tmc_kb::context::ContextOptions {
-        exclude_sources: exclude_sources.to_vec(),
-        ..tmc_kb::context::ContextOptions::default()
-    };
-    Ok(tmc_kb::context::retrieve_context(kb, model, &opts)?
-        .into_iter()
-        .map(|c| tmc_llm::RetrievedChunk {
-            id: c.id,
-            text: c.text,
-        })
-        .collect())
+/// The line `tmc draft --kb` prints about what the knowledge base did.
+pub fn augment_summary(kb: &KnowledgeBase, report: &tmc_kb::augment::AugmentReport) -> String {
+    format!(
+        "knowledge base ({}): {} threats added from past reviews, {} lowered by past rejections, {} mitigations given ASVS references",
+        report.mode.as_deref().unwrap_or(if kb.embedder.is_some() {
+            "hybrid"
+        } else {
+            "bm25"
+        }),
+        report.threats_added,
+        report.threats_lowered,
+        report.mitigations_enriched
+    )
 }

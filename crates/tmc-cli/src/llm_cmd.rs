@@ -5,9 +5,9 @@ use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
-use tmc_llm::{CopilotInput, CopilotOptions, LlmConfig, Overrides, PromptMode, Prompts, Settings};
+use tmc_llm::{LlmConfig, Overrides};
 
 use crate::Exit;
 
@@ -77,57 +77,25 @@ fn progress_line(pieces: u64) {
     }
 }
 
-fn env(k: &str) -> Option<String> {
-    std::env::var(k).ok()
-}
+pub use tmc_app::backends::Copilot;
 
-/// A ready copilot: settings, client and prompts.
-pub struct Copilot {
-    pub settings: Settings,
-    pub client: tmc_llm::Client,
-    pub prompts: Prompts,
-    pub cwe_ids: Option<HashSet<u32>>,
-}
-
-impl Copilot {
-    pub fn new(args: &ProviderArgs, cfg: &LlmConfig, data_dir: &Path) -> Result<Copilot> {
-        let settings = Settings::resolve(cfg, &args.overrides(), &env)?;
-        let mut client = settings.client(&env, Some(data_dir))?;
-        // A terminal user sees a long answer arrive; pipes and CI get the quiet, plain call.
+/// Builds the copilot from the flags, `[llm]` and the environment; on a terminal (or with
+/// `--stream`) answers stream with a progress line.
+pub fn copilot(args: &ProviderArgs, cfg: &LlmConfig, data_dir: &Path) -> Result<Copilot> {
+    // A terminal user sees a long answer arrive; pipes and CI get the quiet, plain call.
+    let progress: Option<tmc_llm::client::Progress> =
         if args.stream || std::io::stderr().is_terminal() {
-            client.stream = true;
-            client.progress = Some(std::sync::Arc::new(progress_line));
-        }
-        let prompts = match &settings.prompts_dir {
-            Some(dir) => Prompts::with_overrides(dir)?,
-            None => Prompts::builtin(),
+            Some(std::sync::Arc::new(progress_line))
+        } else {
+            None
         };
-        let cwe_ids = match &settings.cwe_csv {
-            Some(p) => Some(load_cwe(p)?),
-            None => None,
-        };
-        Ok(Copilot {
-            settings,
-            client,
-            prompts,
-            cwe_ids,
-        })
-    }
-
-    pub fn options(&self, mode_name: &str, prompt_mode: PromptMode) -> CopilotOptions {
-        CopilotOptions {
-            max_tokens: self.settings.max_tokens,
-            temperature: self.settings.temperature,
-            budget_tokens: self.settings.budget_tokens,
-            redact: self.settings.redact,
-            redact_patterns: self.settings.redact_patterns.clone(),
-            prompt_mode,
-            workers: self.settings.max_concurrency,
-            mode_name: mode_name.into(),
-            context_window: self.settings.context_window_tokens,
-            ..CopilotOptions::default()
-        }
-    }
+    Ok(Copilot::new(
+        &args.overrides(),
+        cfg,
+        data_dir,
+        &crate::config::env,
+        progress,
+    )?)
 }
 
 /// `tmc import --vision`: a diagram image → a validated draft model through a vision model.
@@ -141,7 +109,7 @@ pub fn vision_import(
 ) -> Result<tmc_llm::vision::VisionOutcome> {
     // Checked before the client exists so a wrong file fails without any network setup.
     let image = tmc_llm::ImageInput::from_bytes(image)?;
-    let copilot = Copilot::new(args, cfg, data_dir)?;
+    let copilot = copilot(args, cfg, data_dir)?;
     copilot.client.check_privacy()?;
     let opts = tmc_llm::vision::VisionOptions {
         max_tokens: copilot.settings.max_tokens.max(4000),
@@ -167,88 +135,31 @@ pub fn vision_import(
 
 /// Reads a CWE id set from MITRE's CSV.
 pub fn load_cwe(path: &Path) -> Result<HashSet<u32>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the CWE catalogue {}", path.display()))?;
-    let set = tmc_llm::parse_cwe_csv(&text);
-    if set.is_empty() {
-        anyhow::bail!("{} holds no CWE ids", path.display());
-    }
-    Ok(set)
+    Ok(tmc_app::backends::load_cwe(path)?)
 }
 
 /// One line for stderr about what the model cost and contributed.
 pub fn summary(c: &Copilot, out: &tmc_llm::Outcome) -> String {
-    let cost = match out.cost_usd {
-        Some(v) => format!("${v:.4}"),
-        None => "unpriced (set llm.price_input_per_mtok / price_output_per_mtok)".into(),
-    };
-    format!(
-        "copilot: {} {} (prompts {}): {} call(s) over {} part(s), {} failed; tokens {} in / {} out, cost {cost}; {} threat(s) added, {} refined, {} duplicate(s)",
-        c.settings.provider.as_str(),
-        c.settings.model,
-        out.prompt_version,
-        out.calls,
-        out.chunks,
-        out.chunks_failed,
-        out.usage.input_tokens,
-        out.usage.output_tokens,
-        out.stats.added,
-        out.stats.refined,
-        out.stats.duplicates
-    )
+    c.summary(out)
 }
 
-/// `tmc draft --provider ...`: runs the model over the model and merges into `baseline`.
-pub fn draft(
-    args: &ProviderArgs,
-    cfg: &LlmConfig,
-    data_dir: &Path,
-    model: &tmc_model::SystemModel,
-    baseline: tmc_model::Draft,
-    retrieved: &[tmc_llm::RetrievedChunk],
-    quiet: bool,
-) -> Result<tmc_model::Draft> {
-    let copilot = Copilot::new(args, cfg, data_dir)?;
-    let (base, mode) = if args.llm_only {
-        let mut empty = baseline.clone();
-        empty.threats.clear();
-        empty.suppressed.clear();
-        for row in &mut empty.coverage {
-            row.counts.values_mut().for_each(|v| *v = 0);
-        }
-        (empty, "llm")
-    } else {
-        let mode = if baseline.generator.mode.ends_with("+kb") {
-            "rules+kb+llm"
-        } else {
-            "rules+llm"
-        };
-        (baseline, mode)
-    };
+/// Prints what the copilot warned about and, unless quiet, what it cost and added.
+pub fn report(copilot: &Copilot, out: &tmc_llm::Outcome, prefix: &str, quiet: bool) {
+    for w in &out.warnings {
+        eprintln!("warning: {prefix}{w}");
+    }
+    if !quiet {
+        eprintln!("{prefix}{}", summary(copilot, out));
+    }
+}
+
+/// The note printed when answers' CWE ids cannot be checked.
+pub fn note_missing_cwe(copilot: &Copilot, quiet: bool) {
     if copilot.cwe_ids.is_none() && !quiet {
         eprintln!(
             "note: no CWE catalogue configured (llm.cwe_csv or TMC_CWE_CSV); CWE ids in answers are not checked"
         );
     }
-    let out = tmc_llm::run(
-        &copilot.client,
-        &copilot.prompts,
-        &CopilotInput {
-            model,
-            baseline: &base,
-            show_baseline: !args.llm_only,
-            retrieved,
-            cwe_ids: copilot.cwe_ids.as_ref(),
-        },
-        &copilot.options(mode, PromptMode::Full),
-    )?;
-    for w in &out.warnings {
-        eprintln!("warning: {w}");
-    }
-    if !quiet {
-        eprintln!("{}", summary(&copilot, &out));
-    }
-    Ok(out.draft)
 }
 
 #[derive(Subcommand)]
@@ -298,49 +209,9 @@ pub struct EvalContext {
     pub embeddings: Option<tmc_kb::EmbeddingConfig>,
 }
 
-/// One benchmark system as the copilot sees it in `tmc eval`.
-pub struct EvalSystem<'a> {
-    pub model: &'a tmc_model::SystemModel,
-    /// The system's source file, for messages.
-    pub source: &'a str,
-    /// The draft to merge into: empty for `llm` / `prompt-only`, the rules+kb draft for
-    /// `rules+kb+llm`.
-    pub base: tmc_model::Draft,
-    pub show_baseline: bool,
-    pub retrieved: &'a [tmc_llm::RetrievedChunk],
-    pub mode: &'static str,
-    pub prompt: PromptMode,
-}
-
-/// Drafts one benchmark system with the model. The reference threats that come with the
-/// import were dropped by the caller: the model must not see the answers.
-pub fn eval_draft(
-    copilot: &Copilot,
-    system: EvalSystem<'_>,
-) -> std::result::Result<Vec<tmc_model::Threat>, String> {
-    let out = tmc_llm::run(
-        &copilot.client,
-        &copilot.prompts,
-        &CopilotInput {
-            model: system.model,
-            baseline: &system.base,
-            show_baseline: system.show_baseline,
-            retrieved: system.retrieved,
-            cwe_ids: copilot.cwe_ids.as_ref(),
-        },
-        &copilot.options(system.mode, system.prompt),
-    )
-    .map_err(|e| e.to_string())?;
-    for w in &out.warnings {
-        eprintln!("warning: {}: {w}", system.source);
-    }
-    eprintln!("{}: {}", system.source, summary(copilot, &out));
-    Ok(out.draft.threats)
-}
-
 /// Builds the copilot for an eval run; the CWE catalogue defaults to `<bench>/../kb/cwe/1000.csv`.
 pub fn eval_copilot(args: &ProviderArgs, ctx: &EvalContext, bench: &Path) -> Result<Copilot> {
-    let mut c = Copilot::new(args, &ctx.config, &ctx.data_dir)?;
+    let mut c = copilot(args, &ctx.config, &ctx.data_dir)?;
     if c.cwe_ids.is_none() {
         let p = bench.join("../kb/cwe/1000.csv");
         if p.is_file() {

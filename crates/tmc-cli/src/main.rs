@@ -233,32 +233,39 @@ fn run(cli: Cli) -> Result<()> {
             };
             let set = rules.load(&loaded.config)?;
             let model = rules_cmd::load_model(&file)?;
-            let opts = tmc_engine::DraftOptions {
-                min_severity: min,
-                source_file: Some(file.display().to_string()),
-            };
-            let mut draft = tmc_engine::draft(&model, &set, &opts);
-            let mut retrieved = Vec::new();
-            if kb {
-                let kb =
-                    kb_cmd::augment(&mut draft, &model, &data_dir, &loaded.config.kb, cli.quiet)?;
-                if llm.active() {
-                    retrieved = kb_cmd::prompt_context(&kb, &model, &[])?;
-                }
-            }
-            if llm.active() {
-                draft = llm_cmd::draft(
-                    &llm,
-                    &loaded.config.llm,
+            let kb = match kb {
+                true => Some(kb_cmd::open_for_draft(
                     &data_dir,
-                    &model,
-                    draft,
-                    &retrieved,
+                    &loaded.config.kb,
                     cli.quiet,
-                )?;
+                )?),
+                false => None,
+            };
+            let copilot = match llm.active() {
+                true => Some(llm_cmd::copilot(&llm, &loaded.config.llm, &data_dir)?),
+                false => None,
+            };
+            let mode =
+                tmc_app::GeneratorMode::compose(kb.is_some(), copilot.is_some(), !llm.llm_only);
+            let mut req = tmc_app::DraftRequest::new(&model, &set, mode);
+            req.min_severity = min;
+            req.source_file = Some(file.display().to_string());
+            req.kb = kb.as_ref();
+            req.copilot = copilot.as_ref();
+            if let Some(c) = &copilot {
+                llm_cmd::note_missing_cwe(c, cli.quiet);
+            }
+            let drafted = tmc_app::draft(&req)?;
+            if let (Some(report), Some(kb)) = (&drafted.kb_report, &kb)
+                && !cli.quiet
+            {
+                eprintln!("{}", kb_cmd::augment_summary(kb, report));
+            }
+            if let (Some(o), Some(c)) = (&drafted.copilot, &copilot) {
+                llm_cmd::report(c, o, "", cli.quiet);
             }
             write_draft(
-                &draft,
+                &drafted.draft,
                 format,
                 out.as_deref(),
                 out_dir.as_deref(),

@@ -192,6 +192,9 @@ pub fn draft(model: &SystemModel, rules: &RuleSet, opts: &DraftOptions) -> Draft
                         }
                         _ => MitigationStatus::Proposed,
                     },
+                    owner: None,
+                    ticket: None,
+                    due: None,
                 })
                 .collect();
             let group_key = match (rule.spec.group_by, subject) {
@@ -227,6 +230,7 @@ pub fn draft(model: &SystemModel, rules: &RuleSet, opts: &DraftOptions) -> Draft
                             .collect(),
                     },
                     status: ThreatStatus::Draft,
+                    review: None,
                 },
                 group_key,
             });
@@ -265,6 +269,7 @@ pub fn draft(model: &SystemModel, rules: &RuleSet, opts: &DraftOptions) -> Draft
         threats,
         suppressed,
         coverage,
+        review: None,
     }
 }
 
@@ -425,6 +430,7 @@ fn placeholder() -> Threat {
             source_ids: Vec::new(),
         },
         status: ThreatStatus::Draft,
+        review: None,
     }
 }
 

@@ -104,6 +104,9 @@ impl ReferenceThreat {
                     text: m.clone(),
                     asvs: Vec::new(),
                     status: MitigationStatus::Proposed,
+                    owner: None,
+                    ticket: None,
+                    due: None,
                 })
                 .collect(),
             provenance: Provenance::Import {
@@ -111,6 +114,7 @@ impl ReferenceThreat {
                 source_id: self.ref_id.clone(),
             },
             status: ThreatStatus::Draft,
+            review: None,
         }
     }
 }

@@ -18,9 +18,10 @@ pub mod threat_dragon;
 pub mod xlsx;
 
 mod nesting;
+mod review;
 mod table;
 
-pub use table::{COLUMNS, ThreatRow, rows};
+pub use table::{COLUMN_COUNT, COLUMNS, ThreatRow, rows};
 
 /// Why an export failed. Exports only fail inside a serialiser, never on model content: odd
 /// text is escaped, dangling references are skipped.
@@ -113,10 +114,17 @@ impl Format {
 /// Options the CLI may pass to [`export`]; SARIF is the only format that uses them.
 #[derive(Debug, Clone, Default)]
 pub struct ExportOptions {
-    /// URI of the model file as SARIF consumers should resolve it (usually repo-relative).
+    /// The model file as given on the command line (absolute or relative). SARIF writes it
+    /// relative to [`ExportOptions::repo_root`], never as an absolute path.
     pub model_uri: String,
     /// Element id → (line, column) of its definition in the model file, both 1-based.
     pub positions: std::collections::BTreeMap<String, (u64, u64)>,
+    /// The repository root (`git rev-parse --show-toplevel`, else the current directory), so
+    /// SARIF artifact URIs are relative to `%SRCROOT%` as code scanning expects. A relative
+    /// `model_uri` is taken as already relative to this root; pass an absolute model path when
+    /// the current directory is not the root. `None`: the URI is the relative path as given,
+    /// or the bare file name for an absolute path.
+    pub repo_root: Option<std::path::PathBuf>,
 }
 
 /// Runs one exporter; text formats come back as UTF-8 bytes.
@@ -128,7 +136,7 @@ pub fn export(
 ) -> Result<Vec<u8>, ExportError> {
     Ok(match format {
         Format::Sarif => {
-            sarif::to_sarif(model, draft, &options.model_uri, &options.positions)?.into_bytes()
+            sarif::to_sarif_with(model, draft, options)?.into_bytes()
         }
         Format::Csv => csv::to_csv(model, draft)?.into_bytes(),
         Format::Xlsx => xlsx::to_xlsx(model, draft)?,
@@ -145,22 +153,11 @@ pub(crate) mod text {
     use tmc_model::{MitigationStatus, Provenance, TargetKind, ThreatStatus};
 
     pub fn mitigation_status(s: MitigationStatus) -> &'static str {
-        match s {
-            MitigationStatus::Proposed => "proposed",
-            MitigationStatus::Implemented => "implemented",
-            MitigationStatus::Verified => "verified",
-            MitigationStatus::NotApplicable => "not-applicable",
-        }
+        s.as_str()
     }
 
     pub fn threat_status(s: ThreatStatus) -> &'static str {
-        match s {
-            ThreatStatus::Draft => "draft",
-            ThreatStatus::Accepted => "accepted",
-            ThreatStatus::Rejected => "rejected",
-            ThreatStatus::Mitigated => "mitigated",
-            ThreatStatus::NotApplicable => "not-applicable",
-        }
+        s.as_str()
     }
 
     pub fn target_kind(k: TargetKind) -> &'static str {
@@ -183,6 +180,8 @@ pub(crate) mod text {
             Provenance::KnowledgeBase { source_ids } => {
                 format!("knowledge base {}", source_ids.join(", "))
             }
+            Provenance::Manual { author: Some(a) } => format!("manual ({a})"),
+            Provenance::Manual { author: None } => "manual".to_string(),
         }
     }
 }

@@ -2,12 +2,16 @@
 //!
 //! Both formats share these rows so a spreadsheet opened from either says the same thing.
 
-use tmc_model::{Draft, Stride, Threat};
+use tmc_model::{Draft, Stride, Threat, ThreatReview};
 
-use crate::text;
+use crate::{review, text};
 
-/// Column headers, in output order.
-pub const COLUMNS: [&str; 16] = [
+/// Number of columns.
+pub const COLUMN_COUNT: usize = 23;
+
+/// Column headers, in output order. Review columns come last so the positions of the drafted
+/// columns did not move when they were added.
+pub const COLUMNS: [&str; COLUMN_COUNT] = [
     "ID",
     "Title",
     "Description",
@@ -24,12 +28,19 @@ pub const COLUMNS: [&str; 16] = [
     "Mitigations",
     "Status",
     "Source",
+    "Reviewer",
+    "Reviewed at",
+    "Justification",
+    "Expires",
+    "Tickets",
+    "Severity override",
+    "Needs confirmation",
 ];
 
 /// One threat as spreadsheet cells.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThreatRow {
-    pub cells: [String; 16],
+    pub cells: [String; COLUMN_COUNT],
     /// Numeric columns kept as numbers so XLSX can write them as numbers (sortable).
     pub likelihood: u8,
     pub impact: u8,
@@ -43,6 +54,10 @@ pub fn rows(draft: &Draft) -> Vec<ThreatRow> {
 
 fn row(t: &Threat) -> ThreatRow {
     let s = &t.severity;
+    let r = t.review.as_ref();
+    let opt = |f: fn(&ThreatReview) -> &Option<String>| {
+        r.and_then(|r| f(r).clone()).unwrap_or_default()
+    };
     ThreatRow {
         cells: [
             t.id.clone(),
@@ -64,11 +79,22 @@ fn row(t: &Threat) -> ThreatRow {
             t.references.owasp_top10_2025.join(", "),
             t.mitigations
                 .iter()
-                .map(|m| format!("[{}] {}", text::mitigation_status(m.status), m.text))
+                .map(review::mitigation_line)
                 .collect::<Vec<_>>()
                 .join("\n"),
             text::threat_status(t.status).to_string(),
             text::provenance(&t.provenance),
+            opt(|r| &r.reviewer),
+            opt(|r| &r.reviewed_at),
+            opt(|r| &r.justification),
+            opt(|r| &r.expires),
+            r.map(|r| r.tickets.join(", ")).unwrap_or_default(),
+            review::severity_override(t).unwrap_or_default(),
+            if r.is_some_and(|r| r.needs_confirmation) {
+                "yes".to_string()
+            } else {
+                String::new()
+            },
         ],
         likelihood: s.likelihood,
         impact: s.impact,

@@ -7,16 +7,21 @@
 //!
 //! Maps are keyed by title, as Threagile requires; titles are made unique by appending the id
 //! when two elements share a name.
+//!
+//! Review decisions travel as Threagile's `risk_tracking` (status, justification, ticket,
+//! date, checked_by), attached to an individual risk per reviewed threat; see
+//! [`tracking_status`] for the status mapping.
 
 use std::collections::{BTreeSet, HashSet};
 
 use serde_json::{Map, Value, json};
 use tmc_model::{
     AuthScheme, Classification, Component, Criticality, DataAsset, Draft, ElementKind, Encryption,
-    Flow, Protocol, Rating, SystemModel, Technology, TrustZone,
+    Flow, Protocol, Rating, Severity, Stride, SystemModel, TargetKind, TargetRef, Technology,
+    Threat, ThreatStatus, TrustZone,
 };
 
-use crate::ExportError;
+use crate::{ExportError, review};
 use crate::nesting::Nesting;
 
 pub const THREAGILE_VERSION: &str = "1.0.0";
@@ -77,6 +82,7 @@ pub fn document(model: &SystemModel, draft: &Draft) -> Value {
         );
     }
 
+    let reviewed = reviewed_risks(model, draft);
     json!({
         "threagile_version": THREAGILE_VERSION,
         "title": product.name,
@@ -102,9 +108,225 @@ pub fn document(model: &SystemModel, draft: &Draft) -> Value {
         "technical_assets": technical_assets,
         "trust_boundaries": boundaries,
         "shared_runtimes": {},
-        "individual_risk_categories": {},
-        "risk_tracking": {},
+        "individual_risk_categories": reviewed.categories,
+        "risk_tracking": reviewed.tracking,
     })
+}
+
+/// Reviewed threats as Threagile sees them: one individual risk category per threat, holding
+/// one risk, and a `risk_tracking` entry keyed by that risk's synthetic id.
+struct Reviewed {
+    categories: Map<String, Value>,
+    tracking: Map<String, Value>,
+}
+
+/// Threagile's tracking status for a review status.
+pub fn tracking_status(s: ThreatStatus) -> &'static str {
+    match s {
+        ThreatStatus::Draft => "unchecked",
+        ThreatStatus::Open => "in-discussion",
+        ThreatStatus::Accepted | ThreatStatus::Transferred => "accepted",
+        ThreatStatus::Mitigated | ThreatStatus::Avoided => "mitigated",
+        ThreatStatus::NotApplicable => "false-positive",
+    }
+}
+
+/// Threagile only applies a `risk_tracking` entry to a risk it knows (and by default refuses
+/// a model whose tracking names an unknown risk), and tmc's threats are not among its built-in
+/// rules. So each reviewed threat becomes an individual risk category with one risk whose
+/// synthetic id (`<category id>@<most relevant asset>`) is the tracking key. A single most
+/// relevant element keeps that id independent of the order Threagile joins the parts in: the
+/// component, the receiving component of a flow, the data asset or the trust boundary.
+fn reviewed_risks(model: &SystemModel, draft: &Draft) -> Reviewed {
+    let mut categories = Map::new();
+    let mut tracking = Map::new();
+    let mut ids = HashSet::new();
+    let mut titles = HashSet::new();
+    // Drafts without review export exactly as before: no individual risks, no tracking.
+    for t in draft.threats.iter().filter(|t| review::is_reviewed(t)) {
+        let id = slug(&t.id);
+        let base = if id.starts_with("tmc-") {
+            id
+        } else {
+            format!("tmc-{id}")
+        };
+        let mut cid = base.clone();
+        let mut k = 2;
+        while !ids.insert(cid.clone()) {
+            cid = format!("{base}-{k}");
+            k += 1;
+        }
+        let mut risk = json!({
+            "severity": threagile_severity(t.severity.level),
+            "exploitation_likelihood": match t.severity.likelihood {
+                0..=2 => "unlikely",
+                3 => "likely",
+                4 => "very-likely",
+                _ => "frequent",
+            },
+            "exploitation_impact": match t.severity.impact {
+                0..=2 => "low",
+                3 => "medium",
+                4 => "high",
+                _ => "very-high",
+            },
+            "data_breach_probability": if t.stride.contains(&Stride::InformationDisclosure) {
+                "possible"
+            } else {
+                "improbable"
+            },
+            "data_breach_technical_assets": [],
+        });
+        let mut synthetic = cid.clone();
+        if let Some((field, id)) = t.targets.iter().find_map(|tg| most_relevant(model, tg)) {
+            risk[field] = json!(id);
+            synthetic.push('@');
+            synthetic.push_str(&id);
+        }
+        let mitigation = t
+            .mitigations
+            .iter()
+            .map(review::mitigation_line)
+            .collect::<Vec<_>>()
+            .join("; ");
+        let asvs: Vec<&str> = t
+            .mitigations
+            .iter()
+            .flat_map(|m| m.asvs.iter().map(String::as_str))
+            .collect();
+        let mut risks = Map::new();
+        risks.insert(t.title.clone(), risk);
+        let title = unique_title(&mut titles, &t.title, &t.id);
+        categories.insert(
+            title,
+            json!({
+                "id": cid,
+                "description": t.description,
+                "impact": format!("Severity {} (likelihood {} × impact {}).", t.severity.level.as_str(), t.severity.likelihood, t.severity.impact),
+                "asvs": asvs.join(", "),
+                "cheat_sheet": "",
+                "action": "Threat from the tmc threat model",
+                "mitigation": mitigation,
+                "check": "",
+                "function": "architecture",
+                "stride": t.stride.first().map_or("tampering", |s| stride_name(*s)),
+                "detection_logic": format!("tmc threat `{}` ({}).", t.id, crate::text::provenance(&t.provenance)),
+                "risk_assessment": format!("Severity {} in tmc.", t.severity.level.as_str()),
+                "false_positives": "",
+                "model_failure_possible_reason": false,
+                "cwe": t.references.cwe.first().copied().unwrap_or(0),
+                "risks_identified": risks,
+            }),
+        );
+        tracking.insert(synthetic, tracking_entry(t));
+    }
+    Reviewed {
+        categories,
+        tracking,
+    }
+}
+
+fn tracking_entry(t: &Threat) -> Value {
+    let r = t.review.as_ref();
+    let mut justification = r
+        .and_then(|r| r.justification.clone())
+        .unwrap_or_else(|| format!("Status {} in the tmc review.", t.status.as_str()));
+    // Threagile has no "transferred" or "avoided": say which it was.
+    match t.status {
+        ThreatStatus::Transferred if !justification.starts_with("Status ") => {
+            justification = format!("Transferred: {justification}");
+        }
+        ThreatStatus::Avoided if !justification.starts_with("Status ") => {
+            justification = format!("Avoided: {justification}");
+        }
+        _ => {}
+    }
+    if let Some(e) = r.and_then(|r| r.expires.as_deref()) {
+        justification.push_str(&format!(" (expires {e})"));
+    }
+    let tickets: Vec<&str> = r
+        .map(|r| r.tickets.iter().map(String::as_str).collect())
+        .unwrap_or_default();
+    // Threagile wants a date (YYYY-MM-DD); the review stores an RFC 3339 time.
+    let date = r
+        .and_then(|r| r.reviewed_at.as_deref())
+        .and_then(|at| at.get(..10))
+        .filter(|d| {
+            d.bytes()
+                .enumerate()
+                .all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() })
+        });
+    json!({
+        "status": tracking_status(t.status),
+        "justification": justification,
+        "ticket": if tickets.is_empty() { Value::Null } else { json!(tickets.join(", ")) },
+        "date": date,
+        "checked_by": r.and_then(|r| r.reviewer.clone()),
+    })
+}
+
+/// The `most_relevant_*` field and the Threagile id of the element a target names, when the
+/// model has it (a flow's threat is located at the component that receives it).
+fn most_relevant(model: &SystemModel, tg: &TargetRef) -> Option<(&'static str, String)> {
+    match tg.kind {
+        TargetKind::Component => model
+            .component(&tg.id)
+            .map(|c| ("most_relevant_technical_asset", c.id.clone())),
+        TargetKind::Flow => model
+            .flows
+            .iter()
+            .find(|f| f.id == tg.id)
+            .and_then(|f| model.component(&f.to))
+            .map(|c| ("most_relevant_technical_asset", c.id.clone())),
+        TargetKind::Data => model
+            .data
+            .iter()
+            .find(|d| d.id == tg.id)
+            .map(|d| ("most_relevant_data_asset", d.id.clone())),
+        TargetKind::Boundary => model
+            .trust_boundaries
+            .iter()
+            .find(|b| b.id == tg.id)
+            .map(|b| ("most_relevant_trust_boundary", b.id.clone())),
+    }
+}
+
+fn threagile_severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Info | Severity::Low => "low",
+        Severity::Medium => "medium",
+        Severity::High => "high",
+        Severity::Critical => "critical",
+    }
+}
+
+fn stride_name(s: Stride) -> &'static str {
+    match s {
+        Stride::Spoofing => "spoofing",
+        Stride::Tampering => "tampering",
+        Stride::Repudiation => "repudiation",
+        Stride::InformationDisclosure => "information-disclosure",
+        Stride::DenialOfService => "denial-of-service",
+        Stride::ElevationOfPrivilege => "elevation-of-privilege",
+    }
+}
+
+/// Lower-case, dash-separated id text.
+fn slug(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    let out = out.trim_end_matches('-').to_string();
+    if out.is_empty() {
+        "threat".to_string()
+    } else {
+        out
+    }
 }
 
 fn unique_title(used: &mut HashSet<String>, name: &str, id: &str) -> String {

@@ -325,30 +325,48 @@ fn first_member(model: &SystemModel, n: &Nesting, bi: usize) -> Option<String> {
 fn td_threat(h: &Hosted<'_>, number: u32) -> Value {
     let t = h.threat;
     let status = match t.status {
-        ThreatStatus::Mitigated => "Mitigated",
-        ThreatStatus::NotApplicable | ThreatStatus::Rejected => "NA",
-        ThreatStatus::Draft | ThreatStatus::Accepted => "Open",
+        ThreatStatus::Mitigated | ThreatStatus::Avoided => "Mitigated",
+        ThreatStatus::NotApplicable => "NA",
+        ThreatStatus::Draft
+        | ThreatStatus::Open
+        | ThreatStatus::Accepted
+        | ThreatStatus::Transferred => "Open",
     };
     let severity = match t.severity.level {
         Severity::Critical | Severity::High => "High",
         Severity::Medium => "Medium",
         Severity::Low | Severity::Info => "Low",
     };
-    let description = match &h.note {
+    let mut description = match &h.note {
         Some(n) => format!("{n} {}", t.description),
         None => t.description.clone(),
     };
+    // Threat Dragon has three statuses and no review fields: an accepted or transferred
+    // threat stays Open there, so the decision and its reason go into the description.
+    if let Some(d) = crate::review::decision_sentence(t) {
+        description = format!("{}\n\n{d}", description.trim_end());
+    }
     let mitigation = t
         .mitigations
         .iter()
         .map(|m| {
-            let st = match m.status {
-                MitigationStatus::Proposed => "",
-                MitigationStatus::Implemented => " (implemented)",
-                MitigationStatus::Verified => " (verified)",
-                MitigationStatus::NotApplicable => " (not applicable)",
+            let mut parts: Vec<String> = match m.status {
+                MitigationStatus::Proposed => Vec::new(),
+                MitigationStatus::Planned => vec!["planned".into()],
+                MitigationStatus::InProgress => vec!["in progress".into()],
+                MitigationStatus::Implemented => vec!["implemented".into()],
+                MitigationStatus::Verified => vec!["verified".into()],
+                MitigationStatus::WontDo => vec!["won't do".into()],
+                MitigationStatus::NotApplicable => vec!["not applicable".into()],
             };
-            format!("{}{st}", m.text)
+            parts.extend(m.owner.iter().map(|o| format!("owner {o}")));
+            parts.extend(m.ticket.iter().cloned());
+            parts.extend(m.due.iter().map(|d| format!("due {d}")));
+            if parts.is_empty() {
+                m.text.clone()
+            } else {
+                format!("{} ({})", m.text, parts.join(", "))
+            }
         })
         .collect::<Vec<_>>()
         .join("\n");

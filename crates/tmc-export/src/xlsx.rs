@@ -1,21 +1,23 @@
 //! The threat table as an Excel workbook: a `Threats` sheet (bold, frozen, filterable header)
-//! and a `Summary` sheet with counts by severity, STRIDE category and status.
+//! and a `Summary` sheet with counts by severity, STRIDE category, review status, unresolved
+//! threats by severity and mitigation status.
 //!
 //! Cells are written as strings, never as formulas, so formula injection cannot happen here and
 //! text is kept exactly (no apostrophe, unlike the CSV export).
 
 use rust_xlsxwriter::{Format, FormatAlign, Workbook, Worksheet, XlsxError};
-use tmc_model::{Draft, Severity, Stride, SystemModel, ThreatStatus};
+use tmc_model::{Draft, Stride, SystemModel};
 
-use crate::table::{COLUMNS, rows};
-use crate::{ExportError, text};
+use crate::table::{COLUMN_COUNT, COLUMNS, rows};
+use crate::{ExportError, review, text};
 
 /// Columns holding numbers (likelihood, impact, score), written as numbers so they sort.
 const NUMERIC: [usize; 3] = [5, 6, 7];
 
 /// Column widths in characters; long text columns wrap instead of growing.
-const WIDTHS: [f64; 16] = [
+const WIDTHS: [f64; COLUMN_COUNT] = [
     28.0, 40.0, 60.0, 20.0, 10.0, 10.0, 8.0, 7.0, 36.0, 16.0, 16.0, 12.0, 12.0, 60.0, 12.0, 22.0,
+    16.0, 20.0, 48.0, 11.0, 20.0, 36.0, 12.0,
 ];
 
 /// Builds the workbook and returns the `.xlsx` bytes.
@@ -119,12 +121,35 @@ fn write_summary(
         "Suppressed by declared controls",
         &draft.suppressed.len().to_string(),
     )?;
+    if let Some(r) = &draft.review {
+        pair(
+            s,
+            "Review decisions",
+            r.file.as_deref().unwrap_or("(applied, file not named)"),
+        )?;
+        let orphaned: Vec<String> = r
+            .orphaned
+            .iter()
+            .map(|o| format!("{} ({}): {}", o.key, o.status.as_str(), o.reason))
+            .collect();
+        let orphaned = if orphaned.is_empty() {
+            "(none)".to_string()
+        } else {
+            orphaned.join("\n")
+        };
+        pair(s, "Orphaned decisions", &orphaned)?;
+    }
     row += 1;
 
     let mut section =
         |s: &mut Worksheet, title: &str, counts: Vec<(String, usize)>| -> Result<(), XlsxError> {
+            let unit = if title.starts_with("Mitigation") {
+                "Mitigations"
+            } else {
+                "Threats"
+            };
             s.write_string_with_format(row, 0, title, bold)?;
-            s.write_string_with_format(row, 1, "Threats", bold)?;
+            s.write_string_with_format(row, 1, unit, bold)?;
             row += 1;
             for (k, n) in counts {
                 s.write_string(row, 0, &k)?;
@@ -134,23 +159,17 @@ fn write_summary(
             row += 1;
             Ok(())
         };
-    let sev = [
-        Severity::Critical,
-        Severity::High,
-        Severity::Medium,
-        Severity::Low,
-        Severity::Info,
-    ]
-    .into_iter()
-    .map(|l| {
-        let n = draft
-            .threats
-            .iter()
-            .filter(|t| t.severity.level == l)
-            .count();
-        (l.as_str().to_string(), n)
-    })
-    .collect();
+    let sev = review::LEVELS
+        .into_iter()
+        .map(|l| {
+            let n = draft
+                .threats
+                .iter()
+                .filter(|t| t.severity.level == l)
+                .count();
+            (l.as_str().to_string(), n)
+        })
+        .collect();
     section(s, "Severity", sev)?;
     let stride = Stride::ALL
         .into_iter()
@@ -164,19 +183,29 @@ fn write_summary(
         })
         .collect();
     section(s, "STRIDE category", stride)?;
-    let status = [
-        ThreatStatus::Draft,
-        ThreatStatus::Accepted,
-        ThreatStatus::Mitigated,
-        ThreatStatus::Rejected,
-        ThreatStatus::NotApplicable,
-    ]
-    .into_iter()
-    .map(|st| {
-        let n = draft.threats.iter().filter(|t| t.status == st).count();
-        (text::threat_status(st).to_string(), n)
-    })
-    .collect();
+    // Review state, from the crate's one counting helper.
+    let c = review::counts(draft);
+    let status = c
+        .by_status
+        .iter()
+        .map(|(st, n)| (text::threat_status(*st).to_string(), *n))
+        .collect();
     section(s, "Status", status)?;
+    let unresolved = c
+        .unresolved_by_severity
+        .iter()
+        .map(|(l, n)| (l.as_str().to_string(), *n))
+        .collect();
+    section(s, "Unresolved (draft or open) by severity", unresolved)?;
+    let mut mitigations: Vec<(String, usize)> = c
+        .mitigations_by_status
+        .iter()
+        .map(|(st, n)| (text::mitigation_status(*st).to_string(), *n))
+        .collect();
+    mitigations.push((
+        format!("done (implemented or verified) of {}", c.mitigations),
+        c.mitigations_done,
+    ));
+    section(s, "Mitigation status", mitigations)?;
     Ok(())
 }

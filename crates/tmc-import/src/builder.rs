@@ -322,6 +322,7 @@ impl Builder {
                 source_id: source_id.to_string(),
             },
             status: t.status,
+            review: None,
         });
     }
 
@@ -763,6 +764,9 @@ pub(crate) fn mitigation(id: String, text: String, status: MitigationStatus) -> 
         text,
         asvs: Vec::new(),
         status,
+        owner: None,
+        ticket: None,
+        due: None,
     }
 }
 

@@ -489,7 +489,7 @@ fn threat_status(states: &[String]) -> ThreatStatus {
     } else if all(&|s| s == "NOT_APPLICABLE") {
         ThreatStatus::NotApplicable
     } else if all(&|s| s == "REJECTED" || s == "FALSE_POSITIVE") {
-        ThreatStatus::Rejected
+        ThreatStatus::NotApplicable
     } else {
         ThreatStatus::Accepted
     }

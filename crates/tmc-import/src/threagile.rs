@@ -509,7 +509,7 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
                     (status, mit_status) = match st.as_str() {
                         "mitigated" => (ThreatStatus::Mitigated, MitigationStatus::Implemented),
                         "false-positive" => {
-                            (ThreatStatus::Rejected, MitigationStatus::NotApplicable)
+                            (ThreatStatus::NotApplicable, MitigationStatus::NotApplicable)
                         }
                         _ => (ThreatStatus::Accepted, MitigationStatus::Proposed),
                     };

@@ -166,7 +166,7 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
 
         let status = match text(t, "status").as_deref() {
             Some("threatResolved") => ThreatStatus::Mitigated,
-            Some("threatResolvedNotUseful") => ThreatStatus::Rejected,
+            Some("threatResolvedNotUseful") => ThreatStatus::NotApplicable,
             _ => ThreatStatus::Accepted,
         };
 

@@ -225,7 +225,7 @@ fn threat_composer_fixture() {
         .iter()
         .find(|t| t.id == "import:threat-composer:t3")
         .unwrap();
-    assert_eq!(t3.status, ThreatStatus::Rejected);
+    assert_eq!(t3.status, ThreatStatus::NotApplicable);
     assert!(t3.targets.is_empty());
 }
 
@@ -478,7 +478,7 @@ fn threagile_fixture() {
         .iter()
         .find(|t| t.id == "import:threagile:missing-audit@app")
         .unwrap();
-    assert_eq!(audit.status, ThreatStatus::Rejected, "false positive");
+    assert_eq!(audit.status, ThreatStatus::NotApplicable, "false positive");
     assert_eq!(audit.stride, vec![Stride::Repudiation]);
 }
 

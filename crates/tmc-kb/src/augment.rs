@@ -246,12 +246,16 @@ fn threat_from_hit(hit: &Hit, el: &Element, stride: Vec<Stride>) -> Threat {
                 text: m.clone(),
                 asvs: c.meta.asvs.clone(),
                 status: MitigationStatus::Proposed,
+                owner: None,
+                ticket: None,
+                due: None,
             })
             .collect(),
         provenance: Provenance::KnowledgeBase {
             source_ids: vec![source_id],
         },
         status: ThreatStatus::Draft,
+        review: None,
     }
 }
 

@@ -53,7 +53,7 @@ fn past_review(dir: &Path, model: &SystemModel) -> (PathBuf, String, String) {
                 && t.references.cwe.is_empty()
         })
         .unwrap();
-    past.threats[rejected].status = ThreatStatus::Rejected;
+    past.threats[rejected].status = ThreatStatus::NotApplicable;
     past.threats[accepted].status = ThreatStatus::Accepted;
     let ids = (
         past.threats[rejected].id.clone(),

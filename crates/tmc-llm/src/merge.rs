@@ -122,6 +122,9 @@ fn add_mitigations(threat: &mut Threat, new: &[String], prefix: &str) -> usize {
             text: m.clone(),
             asvs: Vec::new(),
             status: MitigationStatus::Proposed,
+            owner: None,
+            ticket: None,
+            due: None,
         });
         added += 1;
     }
@@ -221,6 +224,7 @@ pub fn merge(
                 retrieved: t.sources.clone(),
             },
             status: ThreatStatus::Draft,
+            review: None,
         };
         add_refs(&mut threat, t);
         add_mitigations(&mut threat, &t.mitigations, &id);

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::system::Product;
+use crate::system::{ElementKind, Product};
 
 /// Version of the draft JSON format.
 pub const DRAFT_VERSION: u32 = 1;
@@ -29,6 +29,9 @@ pub struct Draft {
     pub suppressed: Vec<SuppressedThreat>,
     /// Element × STRIDE counts, including zeros, so gaps are visible.
     pub coverage: Vec<CoverageRow>,
+    /// Present when review decisions were applied (`tmc draft --review FILE`, the server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewSummary>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -109,6 +112,24 @@ impl Stride {
             _ => return None,
         })
     }
+
+    /// STRIDE categories that apply to an element (Microsoft's STRIDE-per-element table);
+    /// `None` is a data flow. The engine's coverage, the knowledge base's filter and the
+    /// review counts all use this one table.
+    pub fn per_element(kind: Option<ElementKind>) -> &'static [Stride] {
+        use Stride::*;
+        match kind {
+            Some(ElementKind::ExternalEntity) => &[Spoofing, Repudiation],
+            Some(ElementKind::Process) => &Stride::ALL,
+            Some(ElementKind::DataStore) => &[
+                Tampering,
+                Repudiation,
+                InformationDisclosure,
+                DenialOfService,
+            ],
+            None => &[Tampering, InformationDisclosure, DenialOfService],
+        }
+    }
 }
 
 #[derive(
@@ -175,6 +196,32 @@ pub struct TargetRef {
     pub name: String,
 }
 
+impl TargetRef {
+    pub fn new(kind: TargetKind, id: impl Into<String>, name: impl Into<String>) -> TargetRef {
+        TargetRef {
+            kind,
+            id: id.into(),
+            name: name.into(),
+        }
+    }
+
+    pub fn component(id: impl Into<String>, name: impl Into<String>) -> TargetRef {
+        TargetRef::new(TargetKind::Component, id, name)
+    }
+
+    pub fn flow(id: impl Into<String>, name: impl Into<String>) -> TargetRef {
+        TargetRef::new(TargetKind::Flow, id, name)
+    }
+
+    pub fn data(id: impl Into<String>, name: impl Into<String>) -> TargetRef {
+        TargetRef::new(TargetKind::Data, id, name)
+    }
+
+    pub fn boundary(id: impl Into<String>, name: impl Into<String>) -> TargetRef {
+        TargetRef::new(TargetKind::Boundary, id, name)
+    }
+}
+
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
 )]
@@ -184,6 +231,17 @@ pub enum TargetKind {
     Flow,
     Data,
     Boundary,
+}
+
+impl TargetKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::Component => "component",
+            TargetKind::Flow => "flow",
+            TargetKind::Data => "data",
+            TargetKind::Boundary => "boundary",
+        }
+    }
 }
 
 /// External catalogue references.
@@ -241,11 +299,67 @@ pub struct SeverityAssessment {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum MitigationStatus {
+    /// Suggested (by a rule, a model or a person); nobody has committed to it yet.
     #[default]
     Proposed,
+    /// Agreed and scheduled.
+    Planned,
+    InProgress,
     Implemented,
+    /// Implemented and checked (test, pen test, review).
     Verified,
+    /// Decided against; the threat then needs another treatment.
+    #[serde(alias = "will-not-action")]
+    WontDo,
+    /// Does not apply to this system (kept for drafts written before `wont-do` existed).
     NotApplicable,
+}
+
+impl MitigationStatus {
+    pub const ALL: [MitigationStatus; 7] = [
+        MitigationStatus::Proposed,
+        MitigationStatus::Planned,
+        MitigationStatus::InProgress,
+        MitigationStatus::Implemented,
+        MitigationStatus::Verified,
+        MitigationStatus::WontDo,
+        MitigationStatus::NotApplicable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MitigationStatus::Proposed => "proposed",
+            MitigationStatus::Planned => "planned",
+            MitigationStatus::InProgress => "in-progress",
+            MitigationStatus::Implemented => "implemented",
+            MitigationStatus::Verified => "verified",
+            MitigationStatus::WontDo => "wont-do",
+            MitigationStatus::NotApplicable => "not-applicable",
+        }
+    }
+
+    /// Parses the kebab-case name (also `in progress`, `will-not-action`, `resolved`).
+    pub fn parse(text: &str) -> Option<MitigationStatus> {
+        let t = text.trim().to_ascii_lowercase().replace([' ', '_'], "-");
+        Some(match t.as_str() {
+            "proposed" | "identified" => MitigationStatus::Proposed,
+            "planned" => MitigationStatus::Planned,
+            "in-progress" => MitigationStatus::InProgress,
+            "implemented" | "resolved" | "done" => MitigationStatus::Implemented,
+            "verified" => MitigationStatus::Verified,
+            "wont-do" | "will-not-action" | "wontdo" => MitigationStatus::WontDo,
+            "not-applicable" | "n/a" | "na" => MitigationStatus::NotApplicable,
+            _ => return None,
+        })
+    }
+
+    /// Whether the mitigation is in place (implemented or verified).
+    pub fn is_done(self) -> bool {
+        matches!(
+            self,
+            MitigationStatus::Implemented | MitigationStatus::Verified
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -257,6 +371,30 @@ pub struct Mitigation {
     pub asvs: Vec<String>,
     #[serde(default)]
     pub status: MitigationStatus,
+    /// Who carries it out (set in review).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Issue-tracker link or key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+    /// Due date, `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<String>,
+}
+
+impl Mitigation {
+    /// A proposed mitigation with no review fields.
+    pub fn proposed(id: impl Into<String>, text: impl Into<String>, asvs: Vec<String>) -> Self {
+        Mitigation {
+            id: id.into(),
+            text: text.into(),
+            asvs,
+            status: MitigationStatus::Proposed,
+            owner: None,
+            ticket: None,
+            due: None,
+        }
+    }
 }
 
 /// Where a threat came from; every threat has one.
@@ -284,19 +422,178 @@ pub enum Provenance {
     },
     /// Suggested from the knowledge base (a past reviewed threat).
     KnowledgeBase { source_ids: Vec<String> },
+    /// Added by a reviewer by hand (decisions file, `tmc review add`, the web app).
+    Manual {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        author: Option<String>,
+    },
 }
 
-/// Review state of a threat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+impl Provenance {
+    /// The origin family used by filters: `rule`, `import`, `model`, `knowledge-base`, `manual`.
+    pub fn origin(&self) -> &'static str {
+        match self {
+            Provenance::Rule { .. } => "rule",
+            Provenance::Import { .. } => "import",
+            Provenance::Model { .. } => "model",
+            Provenance::KnowledgeBase { .. } => "knowledge-base",
+            Provenance::Manual { .. } => "manual",
+        }
+    }
+}
+
+/// Review state of a threat. `draft` means nobody has reviewed it; `open` means a reviewer
+/// confirmed it and it is not yet treated. Both are unresolved for counts and the CI gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ThreatStatus {
     #[default]
+    #[serde(alias = "unreviewed", alias = "unchecked")]
     Draft,
-    Accepted,
-    Rejected,
+    #[serde(alias = "in-discussion", alias = "in-progress")]
+    Open,
     Mitigated,
-    /// Imported from a tool that marked it not applicable.
+    /// The risk is accepted as it is (needs a justification; may expire).
+    Accepted,
+    /// Someone else carries the risk (insurance, a provider, another team).
+    Transferred,
+    /// The feature or component that carried the risk was changed so it cannot occur.
+    Avoided,
+    /// A false positive: the threat does not apply to this system.
+    #[serde(alias = "rejected", alias = "false-positive", alias = "na")]
     NotApplicable,
+}
+
+impl ThreatStatus {
+    pub const ALL: [ThreatStatus; 7] = [
+        ThreatStatus::Draft,
+        ThreatStatus::Open,
+        ThreatStatus::Mitigated,
+        ThreatStatus::Accepted,
+        ThreatStatus::Transferred,
+        ThreatStatus::Avoided,
+        ThreatStatus::NotApplicable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThreatStatus::Draft => "draft",
+            ThreatStatus::Open => "open",
+            ThreatStatus::Mitigated => "mitigated",
+            ThreatStatus::Accepted => "accepted",
+            ThreatStatus::Transferred => "transferred",
+            ThreatStatus::Avoided => "avoided",
+            ThreatStatus::NotApplicable => "not-applicable",
+        }
+    }
+
+    /// Parses a status name; accepts the names other tools use (`rejected`, `false-positive`,
+    /// `unchecked`, `in-discussion`).
+    pub fn parse(text: &str) -> Option<ThreatStatus> {
+        let t = text.trim().to_ascii_lowercase().replace([' ', '_'], "-");
+        Some(match t.as_str() {
+            "draft" | "unreviewed" | "unchecked" => ThreatStatus::Draft,
+            "open" | "in-discussion" | "in-progress" | "confirmed" => ThreatStatus::Open,
+            "mitigated" => ThreatStatus::Mitigated,
+            "accepted" => ThreatStatus::Accepted,
+            "transferred" => ThreatStatus::Transferred,
+            "avoided" => ThreatStatus::Avoided,
+            "not-applicable" | "rejected" | "false-positive" | "na" | "n/a" => {
+                ThreatStatus::NotApplicable
+            }
+            _ => return None,
+        })
+    }
+
+    /// Unresolved: nobody decided (draft) or confirmed and untreated (open). Only these count
+    /// against the CI gate; accepted, transferred, avoided, mitigated and not-applicable never do.
+    pub fn is_unresolved(self) -> bool {
+        matches!(self, ThreatStatus::Draft | ThreatStatus::Open)
+    }
+
+    /// Whether a decision with this status must say why.
+    pub fn needs_justification(self) -> bool {
+        matches!(
+            self,
+            ThreatStatus::Accepted | ThreatStatus::Transferred | ThreatStatus::NotApplicable
+        )
+    }
+}
+
+/// How a review decision found its threat in this draft.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecisionMatch {
+    /// The decision's key is the threat's id.
+    Id,
+    /// A key with `*` wildcards covered the threat.
+    Wildcard,
+    /// The threat's id changed but its fingerprint (targets, STRIDE, CWE, title) did not.
+    Fingerprint,
+    /// Only a similar threat on the same target was found: the carried decision needs a
+    /// reviewer's confirmation.
+    Similar,
+}
+
+/// A severity a reviewer set by hand, with the engine's level kept beside it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SeverityOverride {
+    /// The drafted level before the override.
+    pub drafted: Severity,
+    pub reason: String,
+}
+
+/// What a review decided about one threat; present only on reviewed drafts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ThreatReview {
+    /// The decisions-file key that applied (a threat id or a wildcard pattern).
+    pub key: String,
+    pub matched_by: DecisionMatch,
+    /// Set when the decision was carried by similarity and a reviewer should confirm it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub needs_confirmation: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub justification: Option<String>,
+    /// Acceptance expiry, `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewer: Option<String>,
+    /// RFC 3339 time of the decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewed_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tickets: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity_override: Option<SeverityOverride>,
+    /// The drafted title, when the reviewer edited it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drafted_title: Option<String>,
+}
+
+/// A decision whose threat is no longer in the draft.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct OrphanedDecision {
+    pub key: String,
+    pub status: ThreatStatus,
+    /// Why it matched nothing, e.g. "component `legacy-db` is no longer in the model".
+    pub reason: String,
+}
+
+/// The review applied to a draft: which file, which model version, what did not attach.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct ReviewSummary {
+    /// The decisions file (as given), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Hash of the model version the review was last made on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewed_model_hash: Option<String>,
+    /// Hash of the model this draft was made from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub orphaned: Vec<OrphanedDecision>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -313,6 +610,9 @@ pub struct Threat {
     pub provenance: Provenance,
     #[serde(default)]
     pub status: ThreatStatus,
+    /// The review decision applied to this threat, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<ThreatReview>,
 }
 
 /// A threat that a declared control removed from the draft.

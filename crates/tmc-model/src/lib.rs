@@ -3,6 +3,7 @@
 //! shapes (with serde and JSON Schema derives) so that every other crate agrees on them.
 
 pub mod draft;
+pub mod identity;
 pub mod system;
 pub mod topology;
 

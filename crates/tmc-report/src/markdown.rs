@@ -252,6 +252,13 @@ fn render_threat(out: &mut String, t: &Threat) {
                 esc(source_id)
             );
         }
+        Provenance::Manual { author } => {
+            let by = author
+                .as_deref()
+                .map(|a| format!(" by {}", esc(a)))
+                .unwrap_or_default();
+            let _ = writeln!(out, "- **Source:** added in review{by}");
+        }
         Provenance::Model {
             provider,
             model,
@@ -278,10 +285,10 @@ fn render_threat(out: &mut String, t: &Threat) {
         let _ = writeln!(out, "- **Mitigations:**");
         for m in &t.mitigations {
             let status = match m.status {
-                MitigationStatus::Proposed => "proposed",
-                MitigationStatus::Implemented => "implemented",
-                MitigationStatus::Verified => "verified",
                 MitigationStatus::NotApplicable => "not applicable",
+                MitigationStatus::InProgress => "in progress",
+                MitigationStatus::WontDo => "won't do",
+                other => other.as_str(),
             };
             let asvs = if m.asvs.is_empty() {
                 String::new()

@@ -20,6 +20,12 @@ pub fn model(name: &str) -> SystemModel {
     serde_saphyr::from_str(&text).unwrap()
 }
 
+/// The reviewed draft fixture: one threat per status, every review field, hostile text,
+/// orphaned decisions; its `source_file` is absolute (`/abs/checkout/models/hostile.yaml`).
+pub fn reviewed_draft() -> Draft {
+    draft("reviewed")
+}
+
 pub fn draft(name: &str) -> Draft {
     let text = std::fs::read_to_string(fixture(&format!("{name}.draft.json"))).unwrap();
     serde_json::from_str(&text).unwrap()
@@ -73,6 +79,9 @@ pub fn threat(id: &str, title: &str, description: &str, target: TargetRef) -> Th
             text: "Encode output, \"always\"".to_string(),
             asvs: vec!["V5.3.3".to_string()],
             status: MitigationStatus::Implemented,
+            owner: None,
+            ticket: None,
+            due: None,
         }],
         provenance: Provenance::Rule {
             also_raised_by: Vec::new(),
@@ -80,6 +89,7 @@ pub fn threat(id: &str, title: &str, description: &str, target: TargetRef) -> Th
             triggered_by: BTreeMap::new(),
         },
         status: ThreatStatus::Draft,
+        review: None,
     }
 }
 
@@ -157,5 +167,6 @@ pub fn hostile_draft() -> Draft {
             reason: "Encryption at rest is declared.".to_string(),
         }],
         coverage: Vec::new(),
+        review: None,
     }
 }

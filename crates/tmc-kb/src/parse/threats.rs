@@ -12,13 +12,7 @@ use crate::chunk::{Chunk, ChunkKind, ChunkMeta, MAX_CHUNK_BYTES, truncate};
 
 /// Kebab-case name of a review status, as stored in the `status` tag.
 pub fn status_name(s: ThreatStatus) -> &'static str {
-    match s {
-        ThreatStatus::Draft => "draft",
-        ThreatStatus::Accepted => "accepted",
-        ThreatStatus::Rejected => "rejected",
-        ThreatStatus::Mitigated => "mitigated",
-        ThreatStatus::NotApplicable => "not-applicable",
-    }
+    s.as_str()
 }
 
 /// Element facts for tagging: target id → (technology, element kind).
