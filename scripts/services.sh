@@ -5,6 +5,8 @@
 #   TMC_TEST_PG_TLS_URL, TMC_TEST_PG_TLS_CA  the same server behind TLS (scripts/pg-tls.sh)
 #   TMC_TEST_S3_URL   S3-compatible server checking SigV4 (first start ~3 min compile)
 #   TMC_TEST_MINILM_DIR  all-MiniLM-L6-v2 model directory (first fetch ~10 s)
+#   TMC_TEST_SARIF_VALIDATOR  Microsoft's Sarif.Multitool (npm, first install ~20 s)
+#   TMC_TEST_CHROMEDRIVER     chromedriver for the web app's browser test (apt chromium)
 # A server that cannot start leaves its variable unset; its tests then print SKIPPED.
 _tmc_shared="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/shared"
 _tmc_up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -38,4 +40,15 @@ if [ -d "$_tmc_shared/scripts" ]; then
 else
   echo "warning: $_tmc_shared not found; tests that need real servers will be skipped" >&2
 fi
+# Tools, not servers: they need no ../shared.
+_tmc_scripts="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+if [ -z "${TMC_TEST_SARIF_VALIDATOR:-}" ]; then
+  if b="$(bash "$_tmc_scripts/sarif-validator.sh")"; then export TMC_TEST_SARIF_VALIDATOR="$b"
+  else echo "warning: the SARIF validator could not be installed" >&2; fi
+fi
+if [ -z "${TMC_TEST_CHROMEDRIVER:-}" ]; then
+  if b="$(bash "$_tmc_scripts/chromium.sh")"; then export TMC_TEST_CHROMEDRIVER="$b"
+  else echo "warning: chromium/chromedriver could not be installed" >&2; fi
+fi
+unset _tmc_scripts
 unset _tmc_shared

@@ -6,7 +6,8 @@
 //! - [`mode`]: the generator mode (`rules`, `rules+kb`, `rules+llm`, `rules+kb+llm`, `llm`,
 //!   `prompt-only`) as a type that serialises to the strings drafts have always carried;
 //! - [`backends`]: opening the configured knowledge-base index, artifact store and copilot;
-//! - [`pipeline`]: **the one draft pipeline** — rules, then the knowledge base, then the copilot.
+//! - [`pipeline`]: **the one draft pipeline** — rules, then the knowledge base, then the copilot,
+//!   then the review decisions (a reviewer's word is applied last, so it always wins).
 //!
 //! ```
 //! use tmc_app::{mode::GeneratorMode, pipeline};

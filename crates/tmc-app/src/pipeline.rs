@@ -36,6 +36,9 @@ pub struct DraftRequest<'a> {
     pub copilot: Option<&'a Copilot>,
     /// Knowledge-base sources never to retrieve (leave-one-system-out in `tmc eval`).
     pub exclude_sources: Vec<String>,
+    /// Review decisions to apply to the finished draft (last, so a reviewer's decision wins
+    /// over everything a generator said), with the current model's elements and hash.
+    pub review: Option<(&'a tmc_review::Decisions, tmc_review::ApplyContext)>,
 }
 
 impl<'a> DraftRequest<'a> {
@@ -49,6 +52,7 @@ impl<'a> DraftRequest<'a> {
             kb: None,
             copilot: None,
             exclude_sources: Vec::new(),
+            review: None,
         }
     }
 }
@@ -62,6 +66,8 @@ pub struct DraftOutcome {
     pub copilot: Option<tmc_llm::Outcome>,
     /// Passages retrieved for the prompt.
     pub passages: usize,
+    /// What applying the review decisions did (when a review was given).
+    pub review: Option<tmc_review::ApplyReport>,
 }
 
 /// Drafts `req.model` in `req.mode`. Offline modes touch nothing but the rule set; the others
@@ -103,11 +109,13 @@ pub fn draft(req: &DraftRequest<'_>) -> Result<DraftOutcome, AppError> {
         draft.generator.mode = GeneratorMode::RulesKb.as_str().into();
     }
     let Some(copilot) = copilot else {
+        let review = apply_review(&mut draft, req);
         return Ok(DraftOutcome {
             draft,
             kb_report,
             copilot: None,
             passages: 0,
+            review,
         });
     };
     let retrieved = match req.kb {
@@ -134,12 +142,21 @@ pub fn draft(req: &DraftRequest<'_>) -> Result<DraftOutcome, AppError> {
         },
         &copilot.options(mode.as_str(), mode.prompt_mode()),
     )?;
+    let mut draft = out.draft.clone();
+    let review = apply_review(&mut draft, req);
     Ok(DraftOutcome {
-        draft: out.draft.clone(),
+        draft,
         kb_report,
         copilot: Some(out),
         passages: retrieved.len(),
+        review,
     })
+}
+
+fn apply_review(draft: &mut Draft, req: &DraftRequest<'_>) -> Option<tmc_review::ApplyReport> {
+    req.review
+        .as_ref()
+        .map(|(decisions, ctx)| tmc_review::apply(draft, decisions, ctx))
 }
 
 /// Passages for the copilot's prompt, in the copilot's type (the knowledge base and the

@@ -401,7 +401,7 @@ fn save(path: &Path, report: &EvalReport, mode: Mode) -> Result<()> {
 }
 
 /// UTC time without a date-time dependency: days-from-civil on the Unix clock.
-fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

@@ -60,7 +60,10 @@ pub fn run(args: ExportArgs) -> Result<()> {
         })?
     };
     let options = ExportOptions {
-        model_uri: model_path.display().to_string(),
+        model_uri: std::path::absolute(&model_path)
+            .unwrap_or_else(|_| model_path.clone())
+            .display()
+            .to_string(),
         positions: positions(&parsed),
         repo_root: repo_root(),
     };
@@ -79,7 +82,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
 }
 
 /// Element id → (line, column) where it is defined, for SARIF locations.
-fn positions(parsed: &tmc_dsl::ParsedModel) -> BTreeMap<String, (u64, u64)> {
+pub(crate) fn positions(parsed: &tmc_dsl::ParsedModel) -> BTreeMap<String, (u64, u64)> {
     let m = &parsed.model;
     let idx = &parsed.index;
     let mut out = BTreeMap::new();

@@ -7,7 +7,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use tmc_kb::ingest::{NoProgress, Outcome, Progress};
@@ -20,7 +20,8 @@ use crate::{Exit, OutputFormat};
 #[derive(Subcommand)]
 pub enum KbCommand {
     /// Ingest reviewed threat models, documents (Markdown, text, HTML) and standards
-    /// (CWE/CAPEC CSV, ASVS JSON/CSV, OWASP mappings). Unchanged files are skipped.
+    /// (CWE/CAPEC CSV, ASVS JSON/CSV, OWASP mappings). Unchanged files are skipped. A model with
+    /// its decisions file beside it (`X.yaml` + `X.review.yaml`) is ingested as one reviewed draft.
     Ingest {
         /// Files or directories (walked recursively; hidden entries skipped).
         #[arg(required = true)]
@@ -48,6 +49,15 @@ pub enum KbCommand {
     Rm {
         #[arg(required = true)]
         targets: Vec<String>,
+    },
+    /// How reviews judged each rule: drafted, confirmed, rejected (not applicable), edited, over
+    /// reviewed models (pairs under PATHS, or everything `kb ingest` took in as a pair).
+    Feedback {
+        /// Reviewed models (`X.yaml` + `X.review.yaml`), reviewed draft JSON files, or
+        /// directories; default: the reviewed drafts in the data directory.
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutputFormat,
     },
     /// Sources, chunks per kind, and the embedding model.
     Stats {
@@ -99,11 +109,97 @@ impl Progress for Bar {
     }
 }
 
-pub fn run(cmd: KbCommand, data_dir: &Path, cfg: &KbConfig, quiet: bool) -> Result<()> {
+/// A reviewed model (`X.yaml` with `X.review.yaml` beside it) becomes one reviewed draft for
+/// the knowledge base: drafted with the rules, decisions applied, written under
+/// `<data dir>/kb/reviewed/` (a stable source id per model), and ingested in place of the pair.
+/// Other paths pass through unchanged.
+pub fn reviewed_pairs(
+    paths: &[PathBuf],
+    data_dir: &Path,
+    rules: &tmc_engine::RuleSet,
+) -> Result<Vec<PathBuf>> {
+    let mut models: Vec<PathBuf> = Vec::new();
+    let mut out: Vec<PathBuf> = Vec::new();
+    fn model_beside(review: &Path) -> Option<PathBuf> {
+        let name = review.file_name()?.to_string_lossy().to_string();
+        let stem = name.strip_suffix(".review.yaml")?;
+        ["yaml", "yml", "json"]
+            .iter()
+            .map(|ext| review.with_file_name(format!("{stem}.{ext}")))
+            .find(|p| p.is_file())
+    }
+    fn walk(dir: &Path, depth: usize, models: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() && depth < 8 {
+                walk(&p, depth + 1, models);
+            } else if let Some(m) = model_beside(&p) {
+                models.push(m);
+            }
+        }
+    }
+    for p in paths {
+        if p.is_dir() {
+            walk(p, 0, &mut models);
+            out.push(p.clone());
+        } else if let Some(m) = model_beside(p) {
+            models.push(m);
+        } else if crate::review_cmd::default_review_path(p).is_file()
+            && p.file_name()
+                .is_some_and(|n| !n.to_string_lossy().ends_with(".review.yaml"))
+        {
+            models.push(p.clone());
+        } else {
+            out.push(p.clone());
+        }
+    }
+    models.sort();
+    models.dedup();
+    let dir = data_dir.join("kb").join("reviewed");
+    for model in models {
+        let target = crate::review_cmd::Target {
+            model: model.clone(),
+            review: None,
+            draft: None,
+        };
+        let l = crate::review_cmd::load(&target, rules)?;
+        let review = crate::review_cmd::default_review_path(&model);
+        let file = tmc_review::ReviewFile::open(&review)?;
+        let mut draft = l.drafted.clone();
+        let mut ctx = tmc_review::ApplyContext::from_model(&l.model, Some(l.hash.clone()));
+        ctx.file = Some(review.display().to_string());
+        tmc_review::apply(&mut draft, &file.decisions, &ctx);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let abs = std::path::absolute(&model).unwrap_or_else(|_| model.clone());
+        let slug: String = abs
+            .display()
+            .to_string()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let path = dir.join(format!("{slug}.draft.json"));
+        std::fs::write(&path, tmc_report::to_json(&draft)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        out.push(path);
+    }
+    Ok(out)
+}
+
+pub fn run(
+    cmd: KbCommand,
+    data_dir: &Path,
+    cfg: &KbConfig,
+    rules: &tmc_engine::RuleSet,
+    quiet: bool,
+) -> Result<()> {
     let mut kb = open(data_dir, cfg)?;
     let no_embedder_note = "no embedder configured ([kb.embeddings] in tmc.toml): BM25 only";
     match cmd {
         KbCommand::Ingest { paths, format } => {
+            let paths = reviewed_pairs(&paths, data_dir, rules)?;
             let show_bar = !quiet && std::io::stderr().is_terminal();
             let bar = Bar(if show_bar {
                 let b = ProgressBar::new(0);
@@ -152,6 +248,52 @@ pub fn run(cmd: KbCommand, data_dir: &Path, cfg: &KbConfig, quiet: bool) -> Resu
             match &summary.embed_model {
                 Some(m) => println!("embeddings: {m}"),
                 None => println!("{no_embedder_note}"),
+            }
+            Ok(())
+        }
+        KbCommand::Feedback { paths, format } => {
+            let paths = if paths.is_empty() {
+                vec![data_dir.join("kb").join("reviewed")]
+            } else {
+                paths
+            };
+            let files = reviewed_pairs(&paths, data_dir, rules)?;
+            let mut drafts = Vec::new();
+            let mut stack = files;
+            while let Some(p) = stack.pop() {
+                if p.is_dir() {
+                    for e in std::fs::read_dir(&p)
+                        .with_context(|| format!("reading {}", p.display()))?
+                        .flatten()
+                    {
+                        stack.push(e.path());
+                    }
+                } else if p.extension().is_some_and(|e| e == "json") {
+                    let bytes = crate::read_bounded(&p, 64 * 1024 * 1024)?;
+                    match serde_json::from_slice::<tmc_model::Draft>(&bytes) {
+                        Ok(d) => drafts.push(d),
+                        Err(e) => eprintln!("skipped {}: not a tmc draft ({e})", p.display()),
+                    }
+                }
+            }
+            let rows = feedback(&drafts);
+            match format {
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+                OutputFormat::Text => {
+                    println!(
+                        "{:<18} {:>7} {:>9} {:>8} {:>6} {:>10}",
+                        "rule", "drafted", "confirmed", "rejected", "edited", "unreviewed"
+                    );
+                    for r in &rows {
+                        println!(
+                            "{:<18} {:>7} {:>9} {:>8} {:>6} {:>10}",
+                            r.rule, r.drafted, r.confirmed, r.rejected, r.edited, r.unreviewed
+                        );
+                    }
+                    if !quiet {
+                        eprintln!("{} reviewed model(s), {} rule(s)", drafts.len(), rows.len());
+                    }
+                }
             }
             Ok(())
         }
@@ -309,4 +451,50 @@ pub fn augment_summary(kb: &KnowledgeBase, report: &tmc_kb::augment::AugmentRepo
         report.threats_lowered,
         report.mitigations_enriched
     )
+}
+
+/// How reviews judged one rule across reviewed drafts.
+#[derive(Debug, Default, serde::Serialize, PartialEq, Eq)]
+pub struct RuleFeedback {
+    pub rule: String,
+    pub drafted: usize,
+    /// Kept as real: open, mitigated, accepted, transferred or avoided.
+    pub confirmed: usize,
+    /// Not applicable (a false positive).
+    pub rejected: usize,
+    /// Severity overridden or title reworded by a reviewer.
+    pub edited: usize,
+    pub unreviewed: usize,
+}
+
+/// Per-rule review outcomes, rules sorted by id. Counts come from the threats' statuses, the
+/// same ones `tmc_review::tally` counts.
+pub fn feedback(drafts: &[tmc_model::Draft]) -> Vec<RuleFeedback> {
+    let mut by_rule: std::collections::BTreeMap<String, RuleFeedback> = Default::default();
+    for d in drafts {
+        for t in &d.threats {
+            let tmc_model::Provenance::Rule { rule_id, .. } = &t.provenance else {
+                continue;
+            };
+            let row = by_rule
+                .entry(rule_id.clone())
+                .or_insert_with(|| RuleFeedback {
+                    rule: rule_id.clone(),
+                    ..RuleFeedback::default()
+                });
+            row.drafted += 1;
+            match t.status {
+                tmc_model::ThreatStatus::Draft => row.unreviewed += 1,
+                tmc_model::ThreatStatus::NotApplicable => row.rejected += 1,
+                _ => row.confirmed += 1,
+            }
+            if t.review
+                .as_ref()
+                .is_some_and(|r| r.severity_override.is_some() || r.drafted_title.is_some())
+            {
+                row.edited += 1;
+            }
+        }
+    }
+    by_rule.into_values().collect()
 }

@@ -11,7 +11,9 @@ mod import_cmd;
 mod init;
 mod kb_cmd;
 mod llm_cmd;
+mod review_cmd;
 mod rules_cmd;
+mod serve_cmd;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -104,11 +106,44 @@ enum Command {
         /// Add threats accepted in past reviews (knowledge base) and ASVS references.
         #[arg(long)]
         kb: bool,
+        /// Apply these review decisions (default: `<model>.review.yaml` beside the model, when
+        /// it exists).
+        #[arg(long, value_name = "FILE")]
+        review: Option<PathBuf>,
+        /// Do not apply the decisions file beside the model.
+        #[arg(long, conflicts_with = "review")]
+        no_review: bool,
         #[command(flatten)]
         llm: llm_cmd::ProviderArgs,
         #[command(flatten)]
         rules: RuleArgs,
     },
+    /// Review a draft: list, show, decide (accept, mitigate, transfer, avoid, reject), edit
+    /// severity and mitigations, add threats; decisions live in `<model>.review.yaml`.
+    Review {
+        #[command(subcommand)]
+        command: review_cmd::ReviewCommand,
+        #[command(flatten)]
+        rules: RuleArgs,
+    },
+    /// CI gate: exit 1 on unresolved threats at or above --fail-on, orphaned decisions, a model
+    /// changed since its review, or expired acceptances.
+    Check {
+        #[command(flatten)]
+        args: review_cmd::CheckArgs,
+        #[command(flatten)]
+        rules: RuleArgs,
+    },
+    /// What changed between two model versions (files or `--git REV`): elements, flows,
+    /// controls, threats, and which review decisions carried over.
+    Diff {
+        #[command(flatten)]
+        args: review_cmd::DiffArgs,
+        #[command(flatten)]
+        rules: RuleArgs,
+    },
+    /// The team server: web app and REST API for reviewers, signed in, with roles.
+    Serve(serve_cmd::ServeArgs),
     /// Inspect, lint and test rules.
     Rules {
         #[command(subcommand)]
@@ -168,6 +203,8 @@ impl RuleArgs {
 enum SchemaKind {
     Model,
     Draft,
+    /// The review decisions file (`<model>.review.yaml`).
+    Review,
 }
 
 /// An error that decides its own exit code.
@@ -190,6 +227,13 @@ fn main() -> ExitCode {
             if let Some(Exit(code)) = e.downcast_ref::<Exit>() {
                 return ExitCode::from(*code);
             }
+            // A decisions file or an edit that does not validate is an input error (exit 1),
+            // like a model that does not.
+            if let Some(r) = e.downcast_ref::<tmc_review::ReviewError>() {
+                eprintln!("error: {e:#}");
+                let io = matches!(r, tmc_review::ReviewError::Io { .. });
+                return ExitCode::from(if io { 3 } else { 1 });
+            }
             eprintln!("error: {e:#}");
             ExitCode::from(3)
         }
@@ -210,6 +254,7 @@ fn run(cli: Cli) -> Result<()> {
             let schema = match which {
                 SchemaKind::Model => tmc_dsl::schema::model_schema(),
                 SchemaKind::Draft => tmc_dsl::schema::draft_schema(),
+                SchemaKind::Review => tmc_review::schema(),
             };
             println!("{}", serde_json::to_string_pretty(&schema)?);
             Ok(())
@@ -221,6 +266,8 @@ fn run(cli: Cli) -> Result<()> {
             out_dir,
             min_severity,
             kb,
+            review,
+            no_review,
             llm,
             rules,
         } => {
@@ -252,6 +299,16 @@ fn run(cli: Cli) -> Result<()> {
             req.source_file = Some(file.display().to_string());
             req.kb = kb.as_ref();
             req.copilot = copilot.as_ref();
+            let decisions = review_cmd::draft_review(&file, review.as_deref(), no_review)?;
+            if let Some((path, decisions)) = &decisions {
+                let bytes = read_bounded(&file, tmc_dsl::MAX_MODEL_BYTES)?;
+                let mut ctx = tmc_review::ApplyContext::from_model(
+                    &model,
+                    Some(tmc_review::model_hash(&bytes)),
+                );
+                ctx.file = Some(path.display().to_string());
+                req.review = Some((decisions, ctx));
+            }
             if let Some(c) = &copilot {
                 llm_cmd::note_missing_cwe(c, cli.quiet);
             }
@@ -264,6 +321,25 @@ fn run(cli: Cli) -> Result<()> {
             if let (Some(o), Some(c)) = (&drafted.copilot, &copilot) {
                 llm_cmd::report(c, o, "", cli.quiet);
             }
+            if let Some(r) = &drafted.review
+                && !cli.quiet
+            {
+                eprintln!(
+                    "review: {} decision(s) applied ({} by id, {} by pattern, {} by fingerprint, {} by similarity — {} need confirmation), {} manual threat(s), {} orphaned, {} threat(s) unreviewed",
+                    r.applied,
+                    r.by_id,
+                    r.by_wildcard,
+                    r.by_fingerprint,
+                    r.by_similar,
+                    r.needs_confirmation,
+                    r.manual_added,
+                    r.orphans,
+                    r.unreviewed
+                );
+                for o in drafted.draft.review.iter().flat_map(|s| &s.orphaned) {
+                    eprintln!("warning: orphaned decision {}: {}", o.key, o.reason);
+                }
+            }
             write_draft(
                 &drafted.draft,
                 format,
@@ -272,6 +348,14 @@ fn run(cli: Cli) -> Result<()> {
                 cli.quiet,
             )
         }
+        Command::Review { command, rules } => {
+            review_cmd::run(command, &rules.load(&loaded.config)?, cli.quiet)
+        }
+        Command::Check { args, rules } => {
+            review_cmd::check(args, &rules.load(&loaded.config)?, cli.quiet)
+        }
+        Command::Diff { args, rules } => review_cmd::diff(args, &rules.load(&loaded.config)?),
+        Command::Serve(args) => serve_cmd::run(args, &data_dir, cli.quiet),
         Command::Rules { command, rules } => rules_cmd::run(command, rules.load(&loaded.config)),
         Command::Import(args) => import_cmd::run(args, cli.quiet, &loaded.config.llm, &data_dir),
         Command::Export(args) => export_cmd::run(args),
@@ -284,7 +368,11 @@ fn run(cli: Cli) -> Result<()> {
             let set = rules.load(&loaded.config)?;
             eval_cmd::run(args, &set, cli.quiet)
         }
-        Command::Kb { command } => kb_cmd::run(command, &data_dir, &loaded.config.kb, cli.quiet),
+        Command::Kb { command } => {
+            let rules =
+                rules_cmd::load_rules(&loaded.config.rules.dirs, loaded.config.rules.no_builtin)?;
+            kb_cmd::run(command, &data_dir, &loaded.config.kb, &rules, cli.quiet)
+        }
         Command::Artifacts { command } => {
             artifacts_cmd::run(command, &data_dir, &loaded.config.artifacts, cli.quiet)
         }

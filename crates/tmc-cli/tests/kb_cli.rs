@@ -18,12 +18,26 @@ fn tmc(data: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Tests that read `../shared` skip (with a message) in a clone without it.
+fn no_shared(test: &str) -> bool {
+    let missing = !Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/kb")
+        .is_dir();
+    if missing {
+        eprintln!("SKIPPED {test}: ../shared not found beside the repository");
+    }
+    missing
+}
+
 fn out(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 #[test]
 fn ingest_search_stats_rm_and_draft_with_kb() {
+    if no_shared("ingest_search_stats_rm_and_draft_with_kb") {
+        return;
+    }
     let data = tempfile::tempdir().unwrap();
     let d = data.path();
     let o = tmc(
@@ -118,6 +132,9 @@ fn ingest_search_stats_rm_and_draft_with_kb() {
 
 #[test]
 fn eval_rules_kb_runs_leave_one_system_out() {
+    if no_shared("eval_rules_kb_runs_leave_one_system_out") {
+        return;
+    }
     let data = tempfile::tempdir().unwrap();
     let o = tmc(
         data.path(),

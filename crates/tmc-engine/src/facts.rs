@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use tmc_model::topology::{Topology, trust_rank};
 use tmc_model::{
-    AuthScheme, Classification, Component, DataAsset, ElementKind, Encryption, Flow, SystemModel,
-    TrustZone,
+    AuthScheme, BoundaryKind, Classification, Component, DataAsset, ElementKind, Encryption, Flow,
+    Protocol, SystemModel, Technology, TrustZone,
 };
 
 /// Data-related facts shared by components and flows.
@@ -36,8 +36,15 @@ impl DataSummary {
 pub struct ComponentFacts<'m> {
     pub component: &'m Component,
     pub zone: TrustZone,
-    /// Internet-facing, or receives flows from the internet zone.
+    /// Accepts connections from the internet: something in an untrusted zone (the internet
+    /// zone, or an external entity of the third-party zone or below) *initiates* a flow to it,
+    /// or it is declared `internet_facing` and the flows do not say otherwise (it has inbound
+    /// flows, or none at all). A component that only initiates flows is never exposed, whatever
+    /// its zone: flows go from the initiator to the listener.
     pub exposed: bool,
+    /// What the component offers its callers, from its technology and the protocols of the
+    /// flows it receives: see [`interface_of`].
+    pub interface: &'static str,
     pub data: DataSummary,
     /// Data persisted here (via `stored_in`, or written by flows into a data store).
     pub stored: DataSummary,
@@ -63,6 +70,10 @@ pub struct FlowFacts<'m> {
     pub boundaries_crossed: Vec<String>,
     /// From a less trusted zone into a more trusted one.
     pub inbound: bool,
+    /// Stays on one host: protocol `ipc` or `file`, a component talking to itself, or both
+    /// ends inside one `process` or `container` (pod) boundary. No network path, so no
+    /// eavesdropping, man-in-the-middle or replay on the wire.
+    pub local: bool,
     pub data: DataSummary,
 }
 
@@ -116,7 +127,8 @@ impl<'m> Facts<'m> {
             .map(|c| ComponentFacts {
                 component: c,
                 zone: c.effective_trust_zone(),
-                exposed: c.internet_facing == Some(true),
+                exposed: false,
+                interface: "none",
                 data: DataSummary::default(),
                 stored: DataSummary::default(),
                 inbound: 0,
@@ -226,10 +238,15 @@ impl<'m> Facts<'m> {
                 if crosses && unauth {
                     dst.inbound_unauthenticated = true;
                 }
-                if sz == TrustZone::Internet || (src_external && sz <= TrustZone::ThirdParty) {
+                if f.from != f.to
+                    && (sz == TrustZone::Internet || (src_external && sz <= TrustZone::ThirdParty))
+                {
                     dst.exposed = true;
                 }
             }
+            let local = f.from == f.to
+                || matches!(f.protocol, Some(Protocol::Ipc | Protocol::File))
+                || same_host(model, &topo, &f.from, &f.to);
             flows.push(FlowFacts {
                 flow: f,
                 source: si,
@@ -237,8 +254,21 @@ impl<'m> Facts<'m> {
                 crosses_boundary: crosses,
                 boundaries_crossed: crossed.iter().map(&bname).collect(),
                 inbound: trust_rank(sz) < trust_rank(tz),
+                local,
                 data: summary,
             });
+        }
+        for (ci, c) in components.iter_mut().enumerate() {
+            let comp = &model.components[ci];
+            if comp.internet_facing == Some(true) && (c.inbound > 0 || c.outbound == 0) {
+                c.exposed = true;
+            }
+            let inbound: Vec<(Option<Protocol>, Technology)> = flows
+                .iter()
+                .filter(|ff| ff.destination == ci && ff.source != ci)
+                .map(|ff| (ff.flow.protocol, model.components[ff.source].technology))
+                .collect();
+            c.interface = interface_of(comp, &inbound);
         }
         for c in &mut components {
             c.callers.sort();
@@ -253,4 +283,107 @@ impl<'m> Facts<'m> {
             data,
         }
     }
+}
+
+/// Both ends inside one boundary of kind `process` or `container` (a pod, a container, one
+/// process): whatever passes between them never reaches a network others can see.
+fn same_host(model: &SystemModel, topo: &Topology, a: &str, b: &str) -> bool {
+    let local_kinds = [BoundaryKind::Process, BoundaryKind::Container];
+    let of_a = topo.boundaries_of(a);
+    let of_b = topo.boundaries_of(b);
+    model
+        .trust_boundaries
+        .iter()
+        .any(|tb| local_kinds.contains(&tb.kind) && of_a.contains(&tb.id) && of_b.contains(&tb.id))
+}
+
+/// The interface values `component.interface` may take, most specific first in
+/// [`interface_of`].
+pub const INTERFACES: &[&str] = &[
+    "web",
+    "http-api",
+    "grpc",
+    "messaging",
+    "datastore",
+    "device",
+    "local",
+    "other",
+    "none",
+];
+
+/// What a component offers the callers that reach it, so that rules fire only where the
+/// element can be attacked that way (XSS and CSRF need a web interface, HTTP rate limits an
+/// HTTP API):
+/// - `web`: pages for browsers (`web-app`, or HTTP from a browser or user);
+/// - `http-api`: an HTTP interface (API services, gateways, identity providers, or any
+///   inbound `http`/`https`/`graphql`/`websocket` flow);
+/// - `grpc`, `messaging` (queues, `amqp`/`kafka`/`mqtt`/`coap`), `datastore`, `device`;
+/// - `local`: reached only over `ipc` or `file`;
+/// - `other`: reached over other protocols (`tcp`, `ssh`, unstated);
+/// - `none`: nothing initiates a flow to it (a CLI, a controller that only calls out).
+///
+/// Technology decides where it is specific; components of technology `other` are judged by
+/// their inbound flows alone, so they do not get the web rules by default.
+pub fn interface_of(c: &Component, inbound: &[(Option<Protocol>, Technology)]) -> &'static str {
+    use Technology as T;
+    let http = |p: &Option<Protocol>| {
+        matches!(
+            p,
+            Some(Protocol::Http | Protocol::Https | Protocol::Graphql | Protocol::Websocket)
+        )
+    };
+    let from_browser = inbound
+        .iter()
+        .any(|(p, t)| http(p) && matches!(t, T::Browser | T::User));
+    match c.technology {
+        T::WebApp => return "web",
+        T::ApiService | T::ApiGateway => return "http-api",
+        // Sign-in pages for browsers, token endpoints for services.
+        T::IdentityProvider => return if from_browser { "web" } else { "http-api" },
+        T::Queue => return "messaging",
+        T::Database
+        | T::NosqlDatabase
+        | T::VectorDatabase
+        | T::SearchIndex
+        | T::ObjectStorage
+        | T::FileStorage
+        | T::Cache => return "datastore",
+        _ => {}
+    }
+    if from_browser {
+        return "web";
+    }
+    if inbound.iter().any(|(p, _)| http(p)) {
+        return "http-api";
+    }
+    if inbound
+        .iter()
+        .any(|(p, _)| matches!(p, Some(Protocol::Grpc)))
+    {
+        return "grpc";
+    }
+    if inbound.iter().any(|(p, _)| {
+        matches!(
+            p,
+            Some(Protocol::Amqp | Protocol::Kafka | Protocol::Mqtt | Protocol::Coap)
+        )
+    }) {
+        return "messaging";
+    }
+    if c.kind == ElementKind::DataStore {
+        return "datastore";
+    }
+    if matches!(c.technology, T::IotDevice | T::IotGateway) {
+        return "device";
+    }
+    if inbound.is_empty() {
+        return "none";
+    }
+    if inbound
+        .iter()
+        .all(|(p, _)| matches!(p, Some(Protocol::Ipc | Protocol::File)))
+    {
+        return "local";
+    }
+    "other"
 }

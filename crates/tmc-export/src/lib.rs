@@ -135,9 +135,7 @@ pub fn export(
     options: &ExportOptions,
 ) -> Result<Vec<u8>, ExportError> {
     Ok(match format {
-        Format::Sarif => {
-            sarif::to_sarif_with(model, draft, options)?.into_bytes()
-        }
+        Format::Sarif => sarif::to_sarif_with(model, draft, options)?.into_bytes(),
         Format::Csv => csv::to_csv(model, draft)?.into_bytes(),
         Format::Xlsx => xlsx::to_xlsx(model, draft)?,
         Format::Otm => otm::to_otm(model, draft)?.into_bytes(),

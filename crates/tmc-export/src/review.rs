@@ -6,9 +6,8 @@ use tmc_model::{Draft, Mitigation, MitigationStatus, Severity, Threat, ThreatSta
 
 /// Review counts of a draft.
 ///
-/// The workspace's counting function (`tmc_review::tally`) is being written in another crate;
-/// until it lands, [`counts`] is the only place in this crate that counts, so swapping it is a
-/// one-function change.
+/// Taken from `tmc_review::tally`, the workspace's one counting function, so the exports
+/// count exactly what the report and the CI gate count.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Counts {
     /// Threats per status, in [`ThreatStatus::ALL`] order (zeros included).
@@ -33,32 +32,14 @@ pub(crate) const LEVELS: [Severity; 5] = [
 
 /// Counts threats by status and unresolved threats by severity, and mitigations by status.
 pub(crate) fn counts(draft: &Draft) -> Counts {
-    let by_status = ThreatStatus::ALL
-        .into_iter()
-        .map(|s| (s, draft.threats.iter().filter(|t| t.status == s).count()))
-        .collect();
-    let unresolved_by_severity = LEVELS
-        .into_iter()
-        .map(|l| {
-            let n = draft
-                .threats
-                .iter()
-                .filter(|t| t.status.is_unresolved() && t.severity.level == l)
-                .count();
-            (l, n)
-        })
-        .collect();
-    let all: Vec<&Mitigation> = draft.threats.iter().flat_map(|t| &t.mitigations).collect();
-    let mitigations_by_status = MitigationStatus::ALL
-        .into_iter()
-        .map(|s| (s, all.iter().filter(|m| m.status == s).count()))
-        .collect();
+    let t = tmc_review::tally(draft);
     Counts {
-        by_status,
-        unresolved_by_severity,
-        mitigations_by_status,
-        mitigations: all.len(),
-        mitigations_done: all.iter().filter(|m| m.status.is_done()).count(),
+        mitigations_done: t.mitigation_status(MitigationStatus::Implemented)
+            + t.mitigation_status(MitigationStatus::Verified),
+        by_status: t.by_status,
+        unresolved_by_severity: t.unresolved_by_severity,
+        mitigations_by_status: t.mitigations_by_status,
+        mitigations: t.mitigations,
     }
 }
 

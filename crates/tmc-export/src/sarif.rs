@@ -451,7 +451,11 @@ fn collect_rules(draft: &Draft) -> Vec<Rule> {
             MANUAL_RULE => "ManuallyAddedThreat".to_string(),
             _ => pascal_case(&r.short),
         };
-        let mut name = if base == r.id { format!("{base}Threat") } else { base };
+        let mut name = if base == r.id {
+            format!("{base}Threat")
+        } else {
+            base
+        };
         let mut k = 2;
         while used.contains(&name) {
             name = format!("{}{k}", name.trim_end_matches(|c: char| c.is_ascii_digit()));
@@ -463,13 +467,29 @@ fn collect_rules(draft: &Draft) -> Vec<Rule> {
     rules
 }
 
-/// `PascalCase` of a title: ASCII letters and digits of each word, first letter upper-cased
-/// ("Cross-site scripting, stored" → `CrossSiteScriptingStored`). Starts with a letter (a
-/// leading digit gets `Rule`), and is `Threat` when the title has no ASCII word at all.
+/// `PascalCase` of a title, in the form the SARIF validator checks (SARIF2012: words of one
+/// upper-case letter followed by lower-case letters or digits): "Cross-site scripting, IDOR"
+/// → `CrossSiteScriptingIdor`. A one-letter word is dropped ("A", "X" cannot form such a
+/// word), a word starting with a digit joins the word before it (`Rule` if none), and a title
+/// with no ASCII word at all gives `Threat`.
 pub fn pascal_case(title: &str) -> String {
     let mut out = String::new();
-    for word in title.split(|c: char| !c.is_ascii_alphanumeric()) {
-        let mut chars = word.chars();
+    for word in title
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        let lower = word.to_ascii_lowercase();
+        if lower.starts_with(|c: char| c.is_ascii_digit()) {
+            if out.is_empty() {
+                out.push_str("Rule");
+            }
+            out.push_str(&lower);
+            continue;
+        }
+        if lower.len() < 2 {
+            continue;
+        }
+        let mut chars = lower.chars();
         if let Some(first) = chars.next() {
             out.push(first.to_ascii_uppercase());
             out.extend(chars);
@@ -477,9 +497,6 @@ pub fn pascal_case(title: &str) -> String {
     }
     if out.is_empty() {
         return "Threat".to_string();
-    }
-    if out.starts_with(|c: char| c.is_ascii_digit()) {
-        out.insert_str(0, "Rule");
     }
     out
 }

@@ -55,9 +55,8 @@ pub fn rows(draft: &Draft) -> Vec<ThreatRow> {
 fn row(t: &Threat) -> ThreatRow {
     let s = &t.severity;
     let r = t.review.as_ref();
-    let opt = |f: fn(&ThreatReview) -> &Option<String>| {
-        r.and_then(|r| f(r).clone()).unwrap_or_default()
-    };
+    let opt =
+        |f: fn(&ThreatReview) -> &Option<String>| r.and_then(|r| f(r).clone()).unwrap_or_default();
     ThreatRow {
         cells: [
             t.id.clone(),

@@ -21,8 +21,8 @@ use tmc_model::{
     Threat, ThreatStatus, TrustZone,
 };
 
-use crate::{ExportError, review};
 use crate::nesting::Nesting;
+use crate::{ExportError, review};
 
 pub const THREAGILE_VERSION: &str = "1.0.0";
 
@@ -252,9 +252,13 @@ fn tracking_entry(t: &Threat) -> Value {
         .and_then(|r| r.reviewed_at.as_deref())
         .and_then(|at| at.get(..10))
         .filter(|d| {
-            d.bytes()
-                .enumerate()
-                .all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() })
+            d.bytes().enumerate().all(|(i, b)| {
+                if i == 4 || i == 7 {
+                    b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            })
         });
     json!({
         "status": tracking_status(t.status),

@@ -486,9 +486,7 @@ fn threat_status(states: &[String]) -> ThreatStatus {
         ThreatStatus::Draft
     } else if all(&|s| s == "MITIGATED") {
         ThreatStatus::Mitigated
-    } else if all(&|s| s == "NOT_APPLICABLE") {
-        ThreatStatus::NotApplicable
-    } else if all(&|s| s == "REJECTED" || s == "FALSE_POSITIVE") {
+    } else if all(&|s| s == "NOT_APPLICABLE" || s == "REJECTED" || s == "FALSE_POSITIVE") {
         ThreatStatus::NotApplicable
     } else {
         ThreatStatus::Accepted

@@ -1,20 +1,29 @@
 //! Drafting with the knowledge base (`tmc draft --kb`, eval mode `rules+kb`).
 //!
-//! Per in-scope component and per flow, retrieve threats that past reviews accepted for
-//! elements with the same technology, keep those whose STRIDE categories apply to the element
-//! kind and that the rule engine did not already raise on that element, and add them with
-//! [`Provenance::KnowledgeBase`]. Then give mitigations without ASVS references the ASVS
-//! requirements mapped to the threat's CWEs. Every addition names its source, so a reviewer
-//! can trace it to the past model.
+//! **Adapt, never transplant.** A past threat was written for another system: its text names
+//! that system's products, components and data. Copied onto our elements it was judged invalid
+//! nine times out of ten, so a past threat is never added as a threat of its own. Instead, per
+//! in-scope component and per flow, past accepted threats for an element of the same
+//! technology *and* role (element kind) are retrieved, and each one that names the same threat
+//! as a threat the rules raised there (a shared STRIDE category applicable to the element, and a
+//! shared CWE or a similar title once the elements' own names are taken out) becomes
+//! **evidence** on that threat: a severity factor "similar threat accepted in past review …"
+//! with its source, and its mitigations merged only when they name nothing outside this model
+//! ([`Vocabulary::foreign_names`]). A past threat that matches nothing is left out.
+//!
+//! The knowledge base's other jobs stay: past rejections lower the matching rule threat, and
+//! mitigations without ASVS references get the requirements mapped to the threat's CWEs.
 
 use std::collections::BTreeSet;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use tmc_model::identity::{
+    SIMILAR_TITLE_JACCARD, normalised_title, title_similarity, word_jaccard,
+};
 use tmc_model::{
     Component, Draft, ElementKind, FactorAxis, Flow, Mitigation, MitigationStatus, Provenance,
-    References, Severity, SeverityAssessment, SeverityFactor, Stride, SystemModel, TargetKind,
-    TargetRef, Threat, ThreatStatus,
+    Severity, SeverityFactor, Stride, SystemModel, TargetKind, TargetRef, Threat,
 };
 
 use crate::error::KbError;
@@ -23,7 +32,7 @@ use crate::search::{Hit, KnowledgeBase, SearchMode, SearchOptions};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AugmentOptions {
-    /// Most threats added per element, so retrieval cannot flood a draft.
+    /// Most past threats used as evidence per element, so retrieval cannot flood a draft.
     pub per_element: usize,
     /// Candidates retrieved per element before filtering.
     pub candidates: usize,
@@ -56,39 +65,21 @@ impl Default for AugmentOptions {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct AugmentReport {
+    /// New threats added from the knowledge base: always 0, past threats are evidence only
+    /// (see the module docs); kept so callers that print it keep working.
     pub threats_added: usize,
+    /// Rule threats that got a "similar threat accepted in past review" factor.
+    pub threats_corroborated: usize,
+    /// Past mitigations merged into corroborated threats.
+    pub mitigations_merged: usize,
+    /// Past mitigations left out because they name something that is not in this model.
+    pub mitigations_refused: usize,
+    /// Retrieved past threats that matched no threat on their element and were left out.
+    pub past_threats_unmatched: usize,
     /// Rule threats whose likelihood a past rejection lowered.
     pub threats_lowered: usize,
     pub mitigations_enriched: usize,
     pub mode: Option<String>,
-}
-
-/// STRIDE categories that apply to an element (Microsoft's STRIDE-per-element table).
-fn applicable(kind: Option<ElementKind>) -> &'static [&'static str] {
-    match kind {
-        Some(ElementKind::ExternalEntity) => &["S", "R"],
-        Some(ElementKind::Process) => &["S", "T", "R", "I", "D", "E"],
-        Some(ElementKind::DataStore) => &["T", "R", "I", "D"],
-        None => &["T", "I", "D"],
-    }
-}
-
-fn words(s: &str) -> BTreeSet<String> {
-    s.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| w.len() > 2)
-        .map(str::to_lowercase)
-        .collect()
-}
-
-/// Jaccard overlap of title words: two titles sharing half their words name the same threat.
-fn similar_titles(a: &str, b: &str) -> bool {
-    let (x, y) = (words(a), words(b));
-    if x.is_empty() || y.is_empty() {
-        return false;
-    }
-    let inter = x.intersection(&y).count() as f64;
-    let union = x.union(&y).count() as f64;
-    inter / union >= 0.5
 }
 
 fn short_hash(s: &str) -> String {
@@ -107,19 +98,47 @@ pub(crate) struct Element {
     pub(crate) query: String,
 }
 
-/// Past-review threats with one of `statuses`, for elements of `el`'s technology (any
-/// technology when the element has none), minus the excluded sources.
-pub(crate) fn past_threats(el: &Element, statuses: &[&str], exclude_sources: &[String]) -> Filter {
-    let filter = Filter {
-        exclude_sources: exclude_sources.to_vec(),
-        ..Filter::default()
+/// Technology names that say nothing about what an element is: two `other` elements of two
+/// systems have nothing in common, so their past threats are never matched across them.
+const UNSPECIFIC_TECHNOLOGIES: &[&str] = &["other"];
+
+impl Element {
+    /// The element kinds a past threat's `element` tag may carry to be about an element in
+    /// the same role as this one. Reviewed drafts only know "component" (their coverage rows
+    /// carry the technology, not the kind), so that tag counts for every component kind.
+    fn roles(&self) -> &'static [&'static str] {
+        match self.kind {
+            Some(ElementKind::Process) => &["process", "component"],
+            Some(ElementKind::DataStore) => &["data-store", "component"],
+            Some(ElementKind::ExternalEntity) => &["external-entity", "component"],
+            None => &["flow"],
+        }
     }
-    .with("kind", &["threat"])
-    .with("status", statuses);
-    match &el.technology {
-        Some(t) => filter.with("tech", &[t.as_str()]),
-        None => filter,
+}
+
+/// Past-review threats with one of `statuses`, for elements of `el`'s technology and role
+/// (element kind), minus the excluded sources. `None` when the element's technology is
+/// missing or unspecific (`other`): a past threat is only evidence for an element like the one
+/// it was written for.
+pub(crate) fn past_threats(
+    el: &Element,
+    statuses: &[&str],
+    exclude_sources: &[String],
+) -> Option<Filter> {
+    let tech = el.technology.as_deref()?;
+    if UNSPECIFIC_TECHNOLOGIES.contains(&tech) {
+        return None;
     }
+    Some(
+        Filter {
+            exclude_sources: exclude_sources.to_vec(),
+            ..Filter::default()
+        }
+        .with("kind", &["threat"])
+        .with("status", statuses)
+        .with("tech", &[tech])
+        .with("element", el.roles()),
+    )
 }
 
 /// In-scope components, then flows: what retrieval runs over.
@@ -181,85 +200,9 @@ fn flow_element(f: &Flow, model: &SystemModel) -> Element {
     }
 }
 
-fn threat_from_hit(hit: &Hit, el: &Element, stride: Vec<Stride>) -> Threat {
-    let c = &hit.chunk;
-    let source_id = format!("{}#{}", c.source_name, c.key);
-    let system = c
-        .meta
-        .system
-        .clone()
-        .unwrap_or_else(|| c.source_name.clone());
-    let status = c.meta.status.clone().unwrap_or_else(|| "reviewed".into());
-    let level = c
-        .meta
-        .severity
-        .as_deref()
-        .and_then(Severity::parse)
-        .unwrap_or(Severity::Medium);
-    let (likelihood, impact) = match level {
-        Severity::Info => (1, 1),
-        Severity::Low => (2, 2),
-        Severity::Medium => (3, 3),
-        Severity::High => (4, 4),
-        Severity::Critical => (5, 5),
-    };
-    let description = c
-        .text
-        .split("\nTargets:")
-        .next()
-        .unwrap_or(&c.text)
-        .trim()
-        .to_string();
-    Threat {
-        id: format!("KB-{}@{}", short_hash(&source_id), el.target.id),
-        title: c.title.clone(),
-        description: format!(
-            "{description}\n\nFrom the knowledge base: past model \"{system}\", {status} (source {source_id})."
-        ),
-        stride,
-        targets: vec![el.target.clone()],
-        references: References {
-            cwe: c.meta.cwe.clone(),
-            capec: c.meta.capec.clone(),
-            ..References::default()
-        },
-        severity: SeverityAssessment {
-            level,
-            likelihood,
-            impact,
-            score: likelihood * impact,
-            factors: vec![SeverityFactor {
-                applies_to: FactorAxis::Impact,
-                name: "past review".into(),
-                value: format!("{system}: {}", level.as_str()),
-                delta: 0,
-            }],
-            downgraded_by: None,
-        },
-        mitigations: c
-            .meta
-            .mitigations
-            .iter()
-            .enumerate()
-            .map(|(i, m)| Mitigation {
-                id: format!("M{}", i + 1),
-                text: m.clone(),
-                asvs: c.meta.asvs.clone(),
-                status: MitigationStatus::Proposed,
-                owner: None,
-                ticket: None,
-                due: None,
-            })
-            .collect(),
-        provenance: Provenance::KnowledgeBase {
-            source_ids: vec![source_id],
-        },
-        status: ThreatStatus::Draft,
-        review: None,
-    }
-}
-
-/// Adds past accepted threats the engine missed, and ASVS references. See the module docs.
+/// Attaches past accepted threats as evidence to the rule threats they corroborate, lowers
+/// rule threats that past reviews rejected, and adds ASVS references. Never adds a threat.
+/// See the module docs.
 pub fn augment_draft(
     kb: &KnowledgeBase,
     model: &SystemModel,
@@ -268,57 +211,337 @@ pub fn augment_draft(
 ) -> Result<AugmentReport, KbError> {
     let mut report = AugmentReport::default();
     let statuses: Vec<&str> = opts.statuses.iter().map(String::as_str).collect();
+    let vocabulary = Vocabulary::of(model);
     let elements = elements(model);
-    let mut added: Vec<Threat> = Vec::new();
     for el in &elements {
-        let search = SearchOptions {
-            k: opts.candidates,
-            filter: past_threats(el, &statuses, &opts.exclude_sources),
-            mode: None,
+        let Some(filter) = past_threats(el, &statuses, &opts.exclude_sources) else {
+            continue;
         };
-        let result = kb.search(&el.query, &search)?;
-        report.mode = Some(result.mode.as_str().to_string());
-        let allowed = applicable(el.kind);
-        let mut n = 0;
-        for hit in &result.hits {
-            if n >= opts.per_element {
+        // One query per rule threat on the element, by what the threat is (its title without
+        // the element's name): retrieval by the element alone finds what was said about
+        // elements with similar names, not about this threat.
+        let on_element: Vec<usize> = draft
+            .threats
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| {
+                matches!(t.provenance, Provenance::Rule { .. })
+                    && t.targets.iter().any(|x| x.id == el.target.id)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let mut seen: BTreeSet<i64> = BTreeSet::new();
+        let mut matched: BTreeSet<i64> = BTreeSet::new();
+        let mut used = 0;
+        for i in on_element {
+            if used >= opts.per_element {
                 break;
             }
-            let stride: Vec<Stride> = hit
-                .chunk
-                .meta
-                .stride
+            let t = &draft.threats[i];
+            let query = normalised_title(&t.title, &t.targets);
+            if query.is_empty() {
+                continue;
+            }
+            let search = SearchOptions {
+                k: opts.candidates,
+                filter: filter.clone(),
+                mode: None,
+            };
+            let result = kb.search(&query, &search)?;
+            report.mode = Some(result.mode.as_str().to_string());
+            seen.extend(result.hits.iter().map(|h| h.chunk.id));
+            // Most similar first (what a reviewer would call the same threat), then by rank.
+            let mut best: Vec<(f64, &Hit)> = result
+                .hits
                 .iter()
-                .filter(|s| allowed.contains(&s.as_str()))
-                .filter_map(|s| Stride::parse(s))
+                .filter(|h| {
+                    let stride = applicable_stride(el, h);
+                    (!stride.is_empty() || h.chunk.meta.stride.is_empty())
+                        && same_threat_as_past(t, h, &stride)
+                })
+                .map(|h| (title_similarity(&query, &past_title(h)), h))
                 .collect();
-            if stride.is_empty() && !hit.chunk.meta.stride.is_empty() {
+            best.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.rank.cmp(&b.1.rank)));
+            let best: Vec<&Hit> = best
+                .into_iter()
+                .take(MAX_EVIDENCE_SOURCES)
+                .map(|(_, h)| h)
+                .collect();
+            if best.is_empty() {
                 continue;
             }
-            let on_element = |t: &Threat| t.targets.iter().any(|x| x.id == el.target.id);
-            let duplicate = draft.threats.iter().chain(added.iter()).any(|t| {
-                on_element(t)
-                    && (similar_titles(&t.title, &hit.chunk.title)
-                        || (!hit.chunk.meta.cwe.is_empty()
-                            && t.references
-                                .cwe
-                                .iter()
-                                .any(|c| hit.chunk.meta.cwe.contains(c))))
-            });
-            if duplicate {
-                continue;
+            used += 1;
+            let t = &mut draft.threats[i];
+            let mut corroborated = false;
+            for hit in best {
+                matched.insert(hit.chunk.id);
+                corroborated |= add_evidence(t, hit);
+                let (merged, refused) = merge_mitigations(t, hit, &vocabulary);
+                report.mitigations_merged += merged;
+                report.mitigations_refused += refused;
             }
-            added.push(threat_from_hit(hit, el, stride));
-            n += 1;
+            if corroborated {
+                report.threats_corroborated += 1;
+            }
         }
+        report.past_threats_unmatched += seen.difference(&matched).count();
     }
-    report.threats_added = added.len();
     report.threats_lowered = lower_rejected(kb, &elements, draft, opts)?;
-    draft.threats.extend(added);
     if opts.asvs {
         report.mitigations_enriched = enrich_asvs(kb, draft, opts)?;
     }
     Ok(report)
+}
+
+/// Name of the severity factor that records past acceptances of the same threat.
+pub const ACCEPTED_FACTOR: &str = "accepted in past review";
+
+/// Most past sources named in one threat's evidence factor.
+const MAX_EVIDENCE_SOURCES: usize = 3;
+
+/// Most past mitigations merged into one threat.
+const MAX_MERGED_MITIGATIONS: usize = 2;
+
+/// The past threat's STRIDE letters that apply to the element (STRIDE per element).
+fn applicable_stride(el: &Element, hit: &Hit) -> Vec<Stride> {
+    let allowed = Stride::per_element(el.kind);
+    hit.chunk
+        .meta
+        .stride
+        .iter()
+        .filter_map(|s| Stride::parse(s))
+        .filter(|s| allowed.contains(s))
+        .collect()
+}
+
+/// A past threat's title without its elements' names: "what", not "where".
+fn past_title(hit: &Hit) -> String {
+    let names: Vec<TargetRef> = hit
+        .chunk
+        .meta
+        .elements
+        .iter()
+        .map(|n| TargetRef::component(String::new(), n.clone()))
+        .collect();
+    normalised_title(&hit.chunk.title, &names)
+}
+
+/// Whether a threat of this draft and a past threat name the same threat: a shared STRIDE
+/// category (the past one's, restricted to the element's applicable categories) and a shared
+/// CWE or similar titles once both elements' names are taken out. A past threat without
+/// STRIDE letters needs a shared CWE. `past_stride` is [`applicable_stride`].
+fn same_threat_as_past(t: &Threat, hit: &Hit, past_stride: &[Stride]) -> bool {
+    let m = &hit.chunk.meta;
+    let shared_cwe = t.references.cwe.iter().any(|c| m.cwe.contains(c));
+    if m.stride.is_empty() {
+        return shared_cwe;
+    }
+    if !t.stride.iter().any(|s| past_stride.contains(s)) {
+        return false;
+    }
+    let ours = normalised_title(&t.title, &t.targets);
+    shared_cwe || word_jaccard(&ours, &past_title(hit)) >= SIMILAR_TITLE_JACCARD
+}
+
+/// Adds (or extends) the evidence factor; false when this source was already recorded.
+fn add_evidence(t: &mut Threat, hit: &Hit) -> bool {
+    let c = &hit.chunk;
+    let source_id = format!("{}#{}", c.source_name, c.key);
+    let system = c.meta.system.as_deref().unwrap_or(&c.source_name);
+    let status = c.meta.status.as_deref().unwrap_or("accepted");
+    let note = format!("similar threat {status} in past review {system} ({source_id})");
+    let factors = &mut t.severity.factors;
+    match factors.iter_mut().find(|f| f.name == ACCEPTED_FACTOR) {
+        Some(f) if f.value.contains(&source_id) => false,
+        Some(f) if f.value.matches("; ").count() + 1 >= MAX_EVIDENCE_SOURCES => false,
+        Some(f) => {
+            f.value = format!("{}; {note}", f.value);
+            true
+        }
+        None => {
+            // Evidence, not weight: a past acceptance says the threat is real for elements
+            // like this one, which the rule's base likelihood already assumes.
+            factors.push(SeverityFactor {
+                applies_to: FactorAxis::Likelihood,
+                name: ACCEPTED_FACTOR.into(),
+                value: note,
+                delta: 0,
+            });
+            true
+        }
+    }
+}
+
+/// Merges the past threat's mitigations that name nothing outside this model and say
+/// something the threat's mitigations do not; returns (merged, refused for foreign names).
+fn merge_mitigations(t: &mut Threat, hit: &Hit, vocabulary: &Vocabulary) -> (usize, usize) {
+    let (mut merged, mut refused) = (0, 0);
+    let already = t
+        .mitigations
+        .iter()
+        .filter(|m| m.id.starts_with("M-KB-"))
+        .count();
+    let past_names = past_names(hit);
+    for text in &hit.chunk.meta.mitigations {
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        if !vocabulary.foreign_names(text, &past_names).is_empty() {
+            refused += 1;
+            continue;
+        }
+        let id = format!("M-KB-{}", short_hash(text));
+        let known = t
+            .mitigations
+            .iter()
+            .any(|m| m.id == id || word_jaccard(&m.text, text) >= SIMILAR_TITLE_JACCARD);
+        if known || already + merged >= MAX_MERGED_MITIGATIONS {
+            continue;
+        }
+        t.mitigations.push(Mitigation {
+            id,
+            text: text.to_string(),
+            asvs: Vec::new(),
+            status: MitigationStatus::Proposed,
+            owner: None,
+            ticket: None,
+            due: None,
+        });
+        merged += 1;
+    }
+    (merged, refused)
+}
+
+/// The names a past threat's own system used: its product and its elements.
+fn past_names(hit: &Hit) -> Vec<String> {
+    let m = &hit.chunk.meta;
+    m.system.iter().chain(&m.elements).cloned().collect()
+}
+
+/// Generic technical terms that name no product: acronyms and protocol or standard names a
+/// text may use about any system. Compared case-insensitively.
+const GENERIC_TERMS: &[&str] = &[
+    "abac", "acl", "acls", "aes", "ai", "api", "apis", "asvs", "capec", "ca", "cd", "cdn", "ci",
+    "cis", "cli", "cors", "cpu", "csp", "csrf", "cve", "cwe", "ddos", "dns", "dos", "dss", "edr",
+    "fido", "ftp", "gdpr", "gpu", "graphql", "grpc", "hmac", "hsm", "hsts", "html", "http",
+    "https", "iam", "id", "ids", "ip", "ips", "iso", "json", "jwt", "jwts", "kms", "ldap", "llm",
+    "llms", "mfa", "ml", "mqtt", "mtls", "nist", "oauth", "oauth2", "oidc", "os", "otp", "owasp",
+    "pci", "pii", "pki", "rag", "ram", "rbac", "rest", "rsa", "saml", "sbom", "sdk", "sftp", "sha",
+    "siem", "slsa", "smtp", "soc", "sql", "ssh", "sso", "ssl", "stride", "tcp", "tls", "totp",
+    "ttl", "udp", "ui", "uri", "url", "urls", "vm", "vpn", "waf", "webauthn", "xml", "xss", "yaml",
+    "amqp", "csv", "pdf", "usb", "uart", "jtag", "ota", "tpm", "vlan",
+];
+
+/// The words of one model: every name, id, description, technology, protocol and tag in it.
+/// A text may use a proper name only if this model uses it too.
+#[derive(Debug, Clone, Default)]
+pub struct Vocabulary {
+    words: BTreeSet<String>,
+}
+
+impl Vocabulary {
+    pub fn of(model: &SystemModel) -> Vocabulary {
+        let mut texts: Vec<&str> = vec![&model.product.name];
+        texts.extend(model.product.description.as_deref());
+        texts.extend(model.product.notes.as_deref());
+        let p = &model.product;
+        texts.extend(
+            p.tags
+                .iter()
+                .chain(&p.assumptions)
+                .chain(&p.out_of_scope)
+                .map(String::as_str),
+        );
+        for c in &model.components {
+            texts.extend([c.id.as_str(), c.name.as_str(), c.technology.as_str()]);
+            texts.extend(c.description.as_deref());
+            texts.extend(c.tags.iter().map(String::as_str));
+        }
+        for f in &model.flows {
+            texts.push(&f.id);
+            texts.extend(f.name.as_deref());
+            texts.extend(f.description.as_deref());
+            texts.extend(f.protocol.map(|p| p.as_str()));
+        }
+        for d in &model.data {
+            texts.extend([d.id.as_str(), d.name.as_str()]);
+            texts.extend(d.description.as_deref());
+        }
+        for b in &model.trust_boundaries {
+            texts.extend([b.id.as_str(), b.name.as_str()]);
+        }
+        let words = texts.iter().flat_map(|t| name_words(t)).collect();
+        Vocabulary { words }
+    }
+
+    fn knows(&self, word: &str) -> bool {
+        let w = word.to_lowercase();
+        self.words.contains(&w) || GENERIC_TERMS.contains(&w.as_str())
+    }
+
+    /// Names in `text` that this model does not have: any of `other_names` (the past system's
+    /// product and element names) that the text mentions and this model does not use, and any
+    /// proper name — a capitalised word inside a sentence, a CamelCase or letters-and-digits
+    /// word like `ElectrumX` or `S3` — that is neither in the model nor a generic technical
+    /// term. Conservative on purpose: a refused mitigation costs a reviewer nothing, a foreign
+    /// product name in a draft costs its credibility.
+    pub fn foreign_names(&self, text: &str, other_names: &[String]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let lower = text.to_lowercase();
+        for name in other_names {
+            let words = name_words(name);
+            if !words.is_empty()
+                && lower.contains(&name.to_lowercase())
+                && words.iter().any(|w| !self.knows(w))
+            {
+                out.push(name.clone());
+            }
+        }
+        for sentence in text.split(['.', '!', '?', ':', ';', '\n', '(', ')', '"']) {
+            let mut first = true;
+            for token in sentence.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_')) {
+                let token = token.trim_matches(['-', '_']);
+                if token.is_empty() || !token.chars().any(char::is_alphabetic) {
+                    continue;
+                }
+                let sentence_start = std::mem::replace(&mut first, false);
+                if !looks_like_a_name(token, sentence_start) {
+                    continue;
+                }
+                let unknown = token
+                    .split(['-', '_'])
+                    .filter(|p| !p.is_empty())
+                    .any(|p| !self.knows(p));
+                if unknown && !out.iter().any(|o| o == token) {
+                    out.push(token.to_string());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Lowercase alphanumeric runs of a name (`Time-series DB` → `time`, `series`, `db`).
+fn name_words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// A proper name rather than an ordinary word: capitals after the first letter (`CloudFront`,
+/// `API`), letters mixed with digits (`S3`, `EC2`), or a capitalised word that does not start
+/// its sentence (`the Forge app`).
+fn looks_like_a_name(token: &str, sentence_start: bool) -> bool {
+    let mut chars = token.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    let inner_upper = chars.clone().any(char::is_uppercase);
+    let letters_and_digits =
+        token.chars().any(char::is_alphabetic) && token.chars().any(|c| c.is_ascii_digit());
+    inner_upper || letters_and_digits || (first.is_uppercase() && !sentence_start)
 }
 
 /// Lowers the likelihood of rule threats that reviewers rejected for similar elements (same
@@ -351,9 +574,12 @@ fn lower_rejected(
         if on_element.is_empty() {
             continue;
         }
+        let Some(filter) = past_threats(el, &statuses, &opts.exclude_sources) else {
+            continue;
+        };
         let search = SearchOptions {
             k: opts.candidates,
-            filter: past_threats(el, &statuses, &opts.exclude_sources),
+            filter,
             mode: None,
         };
         let hits = kb.search(&el.query, &search)?.hits;
@@ -362,7 +588,7 @@ fn lower_rejected(
         }
         for i in on_element {
             let t = &mut draft.threats[i];
-            let Some(hit) = hits.iter().find(|h| rejection_matches(t, h)) else {
+            let Some(hit) = hits.iter().find(|h| rejection_matches(t, el, h)) else {
                 continue;
             };
             let s = &mut t.severity;
@@ -395,17 +621,20 @@ fn lower_rejected(
 /// Name of the severity factor a past rejection adds.
 pub const REJECTED_FACTOR: &str = "rejected in past review";
 
-fn rejection_matches(t: &Threat, hit: &Hit) -> bool {
-    let m = &hit.chunk.meta;
-    if similar_titles(&t.title, &hit.chunk.title) {
+/// A past rejection is about this rule threat: similar titles once the elements' names are
+/// taken out, or a shared CWE with a shared STRIDE category that applies to the element.
+fn rejection_matches(t: &Threat, el: &Element, hit: &Hit) -> bool {
+    let ours = normalised_title(&t.title, &t.targets);
+    if word_jaccard(&ours, &past_title(hit)) >= SIMILAR_TITLE_JACCARD {
         return true;
     }
-    let shared_cwe = t.references.cwe.iter().any(|c| m.cwe.contains(c));
-    let shared_stride = t
-        .stride
+    let stride = applicable_stride(el, hit);
+    let shared_cwe = t
+        .references
+        .cwe
         .iter()
-        .any(|s| m.stride.iter().any(|x| x.starts_with(s.letter())));
-    shared_cwe && shared_stride
+        .any(|c| hit.chunk.meta.cwe.contains(c));
+    shared_cwe && t.stride.iter().any(|s| stride.contains(s))
 }
 
 /// Gives mitigations with no ASVS ids the requirements that ASVS maps to the threat's CWEs,
@@ -452,19 +681,66 @@ fn enrich_asvs(
 mod tests {
     use super::*;
 
-    #[test]
-    fn titles_compare_by_word_overlap() {
-        assert!(similar_titles(
-            "SQL injection in the orders database",
-            "SQL injection against orders database"
-        ));
-        assert!(!similar_titles("SQL injection", "Denial of service"));
-        assert!(!similar_titles("", "x"));
+    fn vocabulary() -> Vocabulary {
+        let yaml = r#"
+version: 1
+product: { name: Smart thermostat, description: Thermostats report to a cloud backend. }
+components:
+  - { id: api, name: Device API, kind: process, technology: api-service }
+  - { id: db, name: Telemetry store, kind: data-store, technology: database }
+flows:
+  - { id: f1, from: api, to: db, protocol: sql }
+"#;
+        let model = tmc_dsl::load_checked(yaml.as_bytes(), "t.yaml")
+            .map(|(m, _)| m.model)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        Vocabulary::of(&model)
     }
 
     #[test]
-    fn stride_per_element() {
-        assert_eq!(applicable(Some(ElementKind::ExternalEntity)), &["S", "R"]);
-        assert!(!applicable(Some(ElementKind::DataStore)).contains(&"E"));
+    fn foreign_products_are_found_and_this_models_names_are_not() {
+        let v = vocabulary();
+        let past = vec!["DevArmor-Forge App Integration".to_string()];
+        let found = v.foreign_names(
+            "Validate every Forge event against the Atlassian Forge schema.",
+            &past,
+        );
+        assert!(found.contains(&"Forge".to_string()), "{found:?}");
+        assert!(found.contains(&"Atlassian".to_string()), "{found:?}");
+        let found = v.foreign_names("Pin the certificate of the ElectrumX server.", &[]);
+        assert_eq!(found, vec!["ElectrumX".to_string()]);
+        assert_eq!(
+            v.foreign_names("Store objects in S3 with versioning.", &[]),
+            vec!["S3".to_string()]
+        );
+        // Names of this model, generic terms and sentence-initial words are fine.
+        assert!(
+            v.foreign_names(
+                "Require mTLS between the Device API and the Telemetry store. Rotate TLS keys.",
+                &[]
+            )
+            .is_empty()
+        );
+        assert!(
+            v.foreign_names("Validate input against a strict JSON schema.", &past)
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn past_element_names_mentioned_in_a_text_are_foreign() {
+        let v = vocabulary();
+        let past = vec!["wallet server".to_string(), "Device API".to_string()];
+        let found = v.foreign_names("rate-limit the wallet server and the device api", &past);
+        assert_eq!(found, vec!["wallet server".to_string()]);
+    }
+
+    #[test]
+    fn names_are_capitals_inside_words_digits_or_capitals_mid_sentence() {
+        assert!(looks_like_a_name("CloudFront", true));
+        assert!(looks_like_a_name("EC2", true));
+        assert!(looks_like_a_name("Forge", false));
+        assert!(!looks_like_a_name("Validate", true));
+        assert!(!looks_like_a_name("schema", false));
     }
 }

@@ -69,8 +69,12 @@ pub fn retrieve_context(
     let mut per_element: Vec<(String, Vec<ChunkRow>)> = Vec::new();
     for el in elements(model) {
         let mut rows = Vec::new();
-        let threats = past_threats(&el, &statuses, &opts.exclude_sources);
-        rows.extend(search(kb, &el, threats, opts.threats_per_element)?);
+        // Past threats only for an element of the same technology and role (see
+        // `augment::past_threats`): the model is told what was accepted for elements like
+        // this one, never for unrelated ones it might then transplant.
+        if let Some(threats) = past_threats(&el, &statuses, &opts.exclude_sources) {
+            rows.extend(search(kb, &el, threats, opts.threats_per_element)?);
+        }
         let docs = base_filter(opts).with("kind", &[ChunkKind::Doc.as_str()]);
         rows.extend(search(kb, &el, docs, opts.docs_per_element)?);
         let standards = base_filter(opts).with(

@@ -15,8 +15,8 @@ use crate::error::LlmError;
 use crate::merge::{MergeStats, ModelOrigin, merge};
 use crate::output::{CheckContext, CheckedThreat, answer_schema, check_answer, secret_phrases};
 use crate::prompt::{
-    Chunk, Prompts, RetrievedChunk, element_ids, estimate_tokens, extra_guidance, plan_chunks,
-    render_baseline, render_context, render_descriptions, render_model,
+    Chunk, Prompts, RetrievedChunk, citation_map, element_ids, estimate_tokens, extra_guidance,
+    plan_chunks, render_baseline, render_context, render_descriptions, render_model,
 };
 use crate::provider::{ChatRequest, Message, Role, Usage};
 use crate::redact::Redactor;
@@ -200,21 +200,22 @@ fn part_budget(
 }
 
 /// Tokens a chat request spends on framing (roles, template markers) beyond its texts.
-const FRAMING_TOKENS: usize = 64;
+pub(crate) const FRAMING_TOKENS: usize = 64;
 
 /// Smallest answer worth asking for: a handful of threats in JSON.
-const MIN_ANSWER_TOKENS: usize = 256;
+pub(crate) const MIN_ANSWER_TOKENS: usize = 256;
 
 /// Our token estimate is characters / 4; tokenizers of small models and JSON-heavy text run
 /// denser, so a prompt is counted at 5/4 of the estimate when fitting a context window.
-fn fitted_tokens(text: &str) -> usize {
+pub(crate) fn fitted_tokens(text: &str) -> usize {
     estimate_tokens(text).saturating_mul(5) / 4
 }
 
 /// The prompts of one part, shortened step by step until prompt + answer fit the context
 /// window: fewer baseline threats and retrieved passages, then shorter descriptions, then
 /// neither. Returns the prompts, the answer's token cap and a note when something was left out.
-type Fitted = (String, String, BTreeSet<String>, u32, Option<String>);
+/// Also returns how many retrieved passages were shown: only those may be cited.
+type Fitted = (String, String, BTreeSet<String>, u32, Option<String>, usize);
 
 fn fit_prompts(
     prompts: &Prompts,
@@ -225,7 +226,14 @@ fn fit_prompts(
 ) -> Result<Fitted, LlmError> {
     let Some(window) = opts.context_window else {
         let (system, user, ids) = render_prompts(prompts, input, chunk, single, opts)?;
-        return Ok((system, user, ids, opts.max_tokens, None));
+        return Ok((
+            system,
+            user,
+            ids,
+            opts.max_tokens,
+            None,
+            input.retrieved.len(),
+        ));
     };
     // (baseline threats listed, retrieved passages, description budget) per step.
     let all = input.retrieved.len();
@@ -261,7 +269,7 @@ fn fit_prompts(
                     chunk.label
                 )
             });
-            return Ok((system, user, ids, max_tokens, note));
+            return Ok((system, user, ids, max_tokens, note, passages));
         }
     }
     Err(LlmError::Config(format!(
@@ -279,7 +287,7 @@ fn run_chunk(
     opts: &CopilotOptions,
 ) -> Result<ChunkResult, LlmError> {
     let mut res = ChunkResult::default();
-    let (system, user, ids, max_tokens, note) =
+    let (system, user, ids, max_tokens, note, shown) =
         match fit_prompts(prompts, input, chunk, single, opts) {
             Ok(f) => f,
             Err(e) => {
@@ -311,7 +319,7 @@ fn run_chunk(
         } else {
             BTreeSet::new()
         },
-        source_ids: input.retrieved.iter().map(|c| c.id.clone()).collect(),
+        sources: citation_map(&input.retrieved[..shown.min(input.retrieved.len())]),
         secret_phrases: secret_phrases(&system),
     };
     let mut req = ChatRequest {

@@ -3,8 +3,6 @@
 //! similar text) or says it `refines` one only adds mitigations and references to it, keeping
 //! the rule's provenance; everything else is added with `Provenance::Model`.
 
-use std::collections::BTreeSet;
-
 use sha2::{Digest, Sha256};
 use tmc_model::{
     CoverageRow, Draft, FactorAxis, Mitigation, MitigationStatus, Provenance, Severity,
@@ -15,8 +13,9 @@ use tmc_model::{
 use crate::audit::hex;
 use crate::output::CheckedThreat;
 
-/// Text similarity above which two threats on the same target and STRIDE letter are one.
-pub const DUPLICATE_SIMILARITY: f64 = 0.55;
+/// Text similarity above which two threats on the same target and STRIDE letter are one:
+/// the shared "same threat?" threshold of `tmc_model::identity`.
+pub const DUPLICATE_SIMILARITY: f64 = tmc_model::identity::SAME_THREAT_SIMILARITY;
 
 /// Who produced the model threats.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,25 +25,9 @@ pub struct ModelOrigin {
     pub prompt_version: String,
 }
 
-fn words(text: &str) -> BTreeSet<String> {
-    text.to_lowercase()
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| w.len() > 2)
-        .map(|w| w.trim_end_matches('s').to_string())
-        .collect()
-}
-
-/// Similarity of two titles: the larger of word overlap (Jaccard) and normalised edit distance,
-/// so both reworded and reordered titles match.
+/// Similarity of two titles (`tmc_model::identity::title_similarity`).
 pub fn similarity(a: &str, b: &str) -> f64 {
-    let (wa, wb) = (words(a), words(b));
-    let jac = if wa.is_empty() && wb.is_empty() {
-        0.0
-    } else {
-        wa.intersection(&wb).count() as f64 / wa.union(&wb).count().max(1) as f64
-    };
-    let lev = strsim::normalized_levenshtein(&a.to_lowercase(), &b.to_lowercase());
-    jac.max(lev)
+    tmc_model::identity::title_similarity(a, b)
 }
 
 fn target_ref(model: &SystemModel, id: &str) -> TargetRef {

@@ -3,7 +3,7 @@
 //! the retrieved sources. The checks produce plain-language errors that go back to the model in
 //! the repair round, so they are written for the model as much as for the reviewer.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::{Deserialize, Serialize};
 use tmc_model::{Severity, Stride};
@@ -65,7 +65,9 @@ pub struct CheckContext<'a> {
     /// Known CWE ids; `None` skips the CWE check (no catalogue loaded).
     pub cwe_ids: Option<&'a HashSet<u32>>,
     pub baseline_ids: BTreeSet<String>,
-    pub source_ids: BTreeSet<String>,
+    /// Citable retrieved passages: the id the prompt showed (`K1`, or a full source id) →
+    /// the full source id kept in provenance (`prompt::citation_map`).
+    pub sources: BTreeMap<String, String>,
     /// Sentences of the system prompt; an answer quoting one is leaking it.
     pub secret_phrases: Vec<String>,
 }
@@ -225,6 +227,17 @@ fn leaks(text: &str, phrases: &[String]) -> bool {
     })
 }
 
+/// The full source id a cited id stands for: exact, then without brackets, quotes or
+/// backticks around it, then upper-cased (`k1` for `K1`).
+fn resolve_source<'m>(cited: &str, sources: &'m BTreeMap<String, String>) -> Option<&'m String> {
+    let t = cited.trim();
+    let bare = t.trim_matches(|c: char| matches!(c, '[' | ']' | '(' | ')' | '`' | '"' | '\''));
+    sources
+        .get(t)
+        .or_else(|| sources.get(bare))
+        .or_else(|| sources.get(&bare.to_ascii_uppercase()))
+}
+
 /// Parses and checks one answer.
 pub fn check_answer(text: &str, ctx: &CheckContext<'_>) -> Checked {
     let mut out = Checked::default();
@@ -369,12 +382,18 @@ fn check_threat(raw: &RawThreat, ctx: &CheckContext<'_>) -> Result<CheckedThreat
             clean_text(r).chars().take(80).collect::<String>()
         ));
     }
+    let mut sources: Vec<String> = Vec::new();
     for s in &raw.sources {
-        if !ctx.source_ids.contains(s.trim()) {
-            errs.push(format!(
-                "source `{}` is not a retrieved knowledge id",
+        match resolve_source(s, &ctx.sources) {
+            Some(full) => {
+                if !sources.contains(full) {
+                    sources.push(full.clone());
+                }
+            }
+            None => errs.push(format!(
+                "source `{}` is not a retrieved knowledge id; cite the ids of the retrieved passages (K1, K2, ...)",
                 clean_text(s).chars().take(60).collect::<String>()
-            ));
+            )),
         }
     }
     let all_text = format!("{title} {description} {}", mitigations.join(" "));
@@ -392,7 +411,7 @@ fn check_threat(raw: &RawThreat, ctx: &CheckContext<'_>) -> Result<CheckedThreat
             owasp,
             mitigations,
             refines,
-            sources: raw.sources.iter().map(|s| s.trim().to_string()).collect(),
+            sources,
         }),
         _ => Err(errs),
     }
@@ -407,7 +426,9 @@ mod tests {
             element_ids: ["api", "db"].iter().map(|s| s.to_string()).collect(),
             cwe_ids: Some(cwes),
             baseline_ids: ["R1@api".to_string()].into_iter().collect(),
-            source_ids: ["kb:1".to_string()].into_iter().collect(),
+            sources: [("kb:1".to_string(), "kb:1".to_string())]
+                .into_iter()
+                .collect(),
             secret_phrases: secret_phrases(
                 "You are a senior application-security engineer helping a team draft a STRIDE threat model.",
             ),

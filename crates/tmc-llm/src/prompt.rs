@@ -45,6 +45,15 @@ const FILES: &[(&str, &str)] = &[
         "vision-repair.md",
         include_str!("../../../prompts/vision-repair.md"),
     ),
+    ("critic.md", include_str!("../../../prompts/critic.md")),
+    (
+        "critic-user.md",
+        include_str!("../../../prompts/critic-user.md"),
+    ),
+    (
+        "critic-repair.md",
+        include_str!("../../../prompts/critic-repair.md"),
+    ),
 ];
 
 /// Major version of the prompt set; the digest part changes with any edit to a template.
@@ -173,7 +182,7 @@ fn flag(attrs: &mut Vec<String>, name: &str, v: Option<bool>) {
     }
 }
 
-fn q(s: &str) -> String {
+pub(crate) fn q(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"))
 }
 
@@ -462,14 +471,37 @@ pub fn render_baseline(baseline: &Draft, ids: &BTreeSet<String>, limit: usize) -
     lines.join("\n")
 }
 
-/// Retrieved chunks, fenced with their source ids.
+/// The id a retrieved passage is cited by in prompts and answers: `K1`, `K2`, … in retrieval
+/// order. Source ids (`file#threat-id`) can be long, and models cut or mangle long ids when
+/// they copy them; a short id survives the round trip and is mapped back by [`citation_map`].
+pub fn citation_id(index: usize) -> String {
+    format!("K{}", index + 1)
+}
+
+/// What an answer may cite, mapped to the full source id kept in `provenance.retrieved`: the
+/// short ids of [`citation_id`] and, for a model that copies a full id it saw elsewhere, the
+/// full ids themselves. The same list gives the same ids in every part of a split system.
+pub fn citation_map(chunks: &[RetrievedChunk]) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    for c in chunks {
+        map.insert(c.id.clone(), c.id.clone());
+    }
+    // Short ids last, so a source whose full id happens to be `K2` cannot shadow passage K2.
+    for (i, c) in chunks.iter().enumerate() {
+        map.insert(citation_id(i), c.id.clone());
+    }
+    map
+}
+
+/// Retrieved chunks, fenced and labelled with their short citation ids ([`citation_id`]).
 pub fn render_context(chunks: &[RetrievedChunk]) -> String {
     if chunks.is_empty() {
         return "(none)".into();
     }
     chunks
         .iter()
-        .map(|c| fence(&format!("source {}", c.id), &c.text))
+        .enumerate()
+        .map(|(i, c)| fence(&format!("source {}", citation_id(i)), &c.text))
         .collect::<Vec<_>>()
         .join("\n\n")
 }

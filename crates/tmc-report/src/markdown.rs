@@ -1,9 +1,18 @@
 //! The Markdown report a reviewer reads: summary, coverage matrix, then threats by component.
+//!
+//! A reviewed draft (review decisions applied, or any threat past `draft`) also gets a review
+//! summary near the top, threats in sections by status (nothing closed is hidden: rejected
+//! threats get their own section), each threat's decision, and the decisions that matched
+//! nothing. A draft without review renders exactly as it did before reviews existed, byte for
+//! byte, so committed reports of unreviewed drafts do not churn.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use tmc_model::{Draft, MitigationStatus, Provenance, Severity, Stride, TargetKind, Threat};
+use tmc_model::{
+    DecisionMatch, Draft, MitigationStatus, Provenance, Severity, Stride, TargetKind, Threat,
+    ThreatStatus,
+};
 
 /// Escapes text for a Markdown table cell or inline use: pipes and line breaks would break the
 /// table, and HTML in a model description must not render as HTML in a viewer.
@@ -15,6 +24,24 @@ fn esc(s: &str) -> String {
         .replace(['\n', '\r'], " ")
 }
 
+/// [`esc`] plus Markdown emphasis, code and link syntax, for review text (justifications,
+/// reasons, names): a reviewer's `[link](javascript:...)` or `*` must show as typed.
+fn esc_text(s: &str) -> String {
+    let mut out = String::new();
+    for c in esc(s).chars() {
+        if matches!(c, '`' | '*' | '_' | '[' | ']') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Text for inside a code span: a backtick would end the span early.
+fn code(s: &str) -> String {
+    esc(s).replace('`', "'")
+}
+
 const LEVELS: [Severity; 5] = [
     Severity::Critical,
     Severity::High,
@@ -23,7 +50,18 @@ const LEVELS: [Severity; 5] = [
     Severity::Info,
 ];
 
+/// Whether the draft carries review state: a decisions file was applied, or some threat has a
+/// decision or a status other than `draft`.
+pub fn is_reviewed(draft: &Draft) -> bool {
+    draft.review.is_some()
+        || draft
+            .threats
+            .iter()
+            .any(|t| t.review.is_some() || t.status != ThreatStatus::Draft)
+}
+
 pub fn render(draft: &Draft) -> String {
+    let reviewed = is_reviewed(draft);
     let mut out = String::new();
     let _ = writeln!(out, "# Threat model: {}\n", esc(&draft.product.name));
     if let Some(d) = &draft.product.description {
@@ -31,7 +69,7 @@ pub fn render(draft: &Draft) -> String {
     }
     let _ = writeln!(
         out,
-        "_Draft by {} {} (mode `{}`, {} rules, rule set `{}`){}. Every threat below is a proposal for review._\n",
+        "_Draft by {} {} (mode `{}`, {} rules, rule set `{}`){}. {}_\n",
         draft.generator.tool,
         draft.generator.version,
         draft.generator.mode,
@@ -41,8 +79,16 @@ pub fn render(draft: &Draft) -> String {
             .source_file
             .as_ref()
             .map(|s| format!(" from `{}`", esc(s)))
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        if reviewed {
+            "Review decisions are applied; threats still in draft are proposals for review."
+        } else {
+            "Every threat below is a proposal for review."
+        }
     );
+    if reviewed {
+        render_review_summary(&mut out, draft);
+    }
 
     // Summary by severity and STRIDE.
     let _ = writeln!(out, "## Summary\n");
@@ -107,10 +153,225 @@ pub fn render(draft: &Draft) -> String {
         );
     }
 
-    // Threats grouped by their first target.
-    let _ = writeln!(out, "\n## Threats by element\n");
+    if reviewed {
+        for (title, statuses) in STATUS_SECTIONS {
+            let threats: Vec<&Threat> = draft
+                .threats
+                .iter()
+                .filter(|t| statuses.contains(&t.status))
+                .collect();
+            blank_line(&mut out);
+            let _ = writeln!(out, "## {title} ({})\n", threats.len());
+            if threats.is_empty() {
+                let _ = writeln!(out, "None.\n");
+            }
+            render_by_element(&mut out, &threats, true);
+        }
+    } else {
+        // Threats grouped by their first target.
+        let _ = writeln!(out, "\n## Threats by element\n");
+        let threats: Vec<&Threat> = draft.threats.iter().collect();
+        render_by_element(&mut out, &threats, false);
+    }
+
+    if !draft.suppressed.is_empty() {
+        let _ = writeln!(out, "## Suppressed by declared controls\n");
+        let _ = writeln!(out, "| Threat | Target | Control |\n|---|---|---|");
+        for s in &draft.suppressed {
+            let targets: Vec<&str> = s.targets.iter().map(|t| t.name.as_str()).collect();
+            let _ = writeln!(
+                out,
+                "| {} (`{}`) | {} | {} |",
+                esc(&s.title),
+                esc(&s.id),
+                esc(&targets.join(", ")),
+                esc(&s.reason)
+            );
+        }
+    }
+    if let Some(r) = draft.review.as_ref().filter(|r| !r.orphaned.is_empty()) {
+        blank_line(&mut out);
+        let _ = writeln!(out, "## Orphaned decisions\n");
+        let _ = writeln!(
+            out,
+            "Decisions in the review that match no threat of this draft. Remove them from the decisions file, or fix their keys if the threat was renamed.\n"
+        );
+        let _ = writeln!(
+            out,
+            "| Decision | Status | Why it matched nothing |\n|---|---|---|"
+        );
+        for o in &r.orphaned {
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} |",
+                code(&o.key),
+                o.status.as_str(),
+                esc_text(&o.reason)
+            );
+        }
+    }
+    out
+}
+
+/// Ends the text with an empty line (once), so the next heading stands apart.
+fn blank_line(out: &mut String) {
+    while !out.ends_with("\n\n") {
+        out.push('\n');
+    }
+}
+
+/// The status sections of a reviewed report, in reading order: what still needs work first.
+const STATUS_SECTIONS: [(&str, &[ThreatStatus]); 4] = [
+    (
+        "Open and unreviewed",
+        &[ThreatStatus::Open, ThreatStatus::Draft],
+    ),
+    ("Mitigated", &[ThreatStatus::Mitigated]),
+    (
+        "Accepted / transferred / avoided",
+        &[
+            ThreatStatus::Accepted,
+            ThreatStatus::Transferred,
+            ThreatStatus::Avoided,
+        ],
+    ),
+    (
+        "Not applicable (rejected in review)",
+        &[ThreatStatus::NotApplicable],
+    ),
+];
+
+/// Review counts of a draft.
+///
+/// Taken from `tmc_review::tally`, the workspace's one counting function, so the report counts
+/// exactly what the exports and the CI gate count.
+struct Counts {
+    /// Threats per status, in [`ThreatStatus::ALL`] order.
+    by_status: Vec<(ThreatStatus, usize)>,
+    /// Draft or open threats per severity, in [`LEVELS`] order.
+    unresolved_by_severity: Vec<(Severity, usize)>,
+    /// Mitigations per status, in [`MitigationStatus::ALL`] order.
+    mitigations_by_status: Vec<(MitigationStatus, usize)>,
+    mitigations: usize,
+    /// Implemented or verified.
+    mitigations_done: usize,
+    needs_confirmation: usize,
+}
+
+fn counts(draft: &Draft) -> Counts {
+    let t = tmc_review::tally(draft);
+    Counts {
+        mitigations_done: t.mitigation_status(MitigationStatus::Implemented)
+            + t.mitigation_status(MitigationStatus::Verified),
+        needs_confirmation: t.needs_confirmation,
+        by_status: t.by_status,
+        unresolved_by_severity: t.unresolved_by_severity,
+        mitigations_by_status: t.mitigations_by_status,
+        mitigations: t.mitigations,
+    }
+}
+
+fn status_label(s: ThreatStatus) -> &'static str {
+    match s {
+        ThreatStatus::Draft => "draft (not reviewed)",
+        ThreatStatus::Open => "open (confirmed, not yet treated)",
+        ThreatStatus::Mitigated => "mitigated",
+        ThreatStatus::Accepted => "accepted",
+        ThreatStatus::Transferred => "transferred",
+        ThreatStatus::Avoided => "avoided",
+        ThreatStatus::NotApplicable => "not applicable (rejected in review)",
+    }
+}
+
+fn mitigation_label(s: MitigationStatus) -> &'static str {
+    match s {
+        MitigationStatus::NotApplicable => "not applicable",
+        MitigationStatus::InProgress => "in progress",
+        MitigationStatus::WontDo => "won't do",
+        other => other.as_str(),
+    }
+}
+
+fn render_review_summary(out: &mut String, draft: &Draft) {
+    let c = counts(draft);
+    let _ = writeln!(out, "## Review summary\n");
+    if let Some(r) = &draft.review {
+        if let Some(f) = &r.file {
+            let _ = writeln!(out, "Decisions from `{}`.\n", code(f));
+        }
+        if let (Some(was), Some(now)) = (&r.reviewed_model_hash, &r.model_hash)
+            && was != now
+        {
+            let _ = writeln!(
+                out,
+                "**The model changed since the last review** (reviewed `{}`, now `{}`): check the threats still in draft.\n",
+                code(was),
+                code(now)
+            );
+        }
+    }
+    let _ = writeln!(out, "| Status | Threats |\n|---|---|");
+    for (s, n) in &c.by_status {
+        let _ = writeln!(out, "| {} | {n} |", status_label(*s));
+    }
+    let unresolved: usize = c.unresolved_by_severity.iter().map(|(_, n)| n).sum();
+    let _ = writeln!(out, "| **total** | **{}** |\n", draft.threats.len());
+    let _ = writeln!(out, "| Severity | Unresolved (draft or open) |\n|---|---|");
+    for (l, n) in &c.unresolved_by_severity {
+        let _ = writeln!(out, "| {} | {n} |", l.as_str());
+    }
+    let _ = writeln!(out, "| **total** | **{unresolved}** |\n");
+    let by: Vec<String> = c
+        .mitigations_by_status
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(s, n)| format!("{} {n}", mitigation_label(*s)))
+        .collect();
+    let _ = writeln!(
+        out,
+        "**Mitigations:** {} of {} done (implemented or verified){}.\n",
+        c.mitigations_done,
+        c.mitigations,
+        if by.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", by.join(", "))
+        }
+    );
+    if c.needs_confirmation > 0 {
+        let _ = writeln!(
+            out,
+            "**Needs confirmation:** {} decision(s) were carried over from a similar threat, not the same one; confirm or redo them:\n",
+            c.needs_confirmation
+        );
+        for t in &draft.threats {
+            let Some(r) = t.review.as_ref().filter(|r| r.needs_confirmation) else {
+                continue;
+            };
+            let _ = writeln!(
+                out,
+                "- `{}` {} — {} (from decision `{}`)",
+                code(&t.id),
+                esc_text(&t.title),
+                t.status.as_str(),
+                code(&r.key)
+            );
+        }
+        out.push('\n');
+    }
+    if let Some(r) = draft.review.as_ref().filter(|r| !r.orphaned.is_empty()) {
+        let _ = writeln!(
+            out,
+            "**Orphaned decisions:** {} decision(s) match no threat any more (listed at the end).\n",
+            r.orphaned.len()
+        );
+    }
+}
+
+/// Threats under one `###` heading per first target, components first.
+fn render_by_element(out: &mut String, threats: &[&Threat], reviewed: bool) {
     let mut groups: BTreeMap<(u8, String), Vec<&Threat>> = BTreeMap::new();
-    for t in &draft.threats {
+    for t in threats {
         let key = t
             .targets
             .first()
@@ -129,29 +390,70 @@ pub fn render(draft: &Draft) -> String {
     for ((_, name), threats) in &groups {
         let _ = writeln!(out, "### {}\n", esc(name));
         for t in threats {
-            render_threat(&mut out, t);
+            render_threat(out, t, reviewed);
         }
     }
-
-    if !draft.suppressed.is_empty() {
-        let _ = writeln!(out, "## Suppressed by declared controls\n");
-        let _ = writeln!(out, "| Threat | Target | Control |\n|---|---|---|");
-        for s in &draft.suppressed {
-            let targets: Vec<&str> = s.targets.iter().map(|t| t.name.as_str()).collect();
-            let _ = writeln!(
-                out,
-                "| {} (`{}`) | {} | {} |",
-                esc(&s.title),
-                esc(&s.id),
-                esc(&targets.join(", ")),
-                esc(&s.reason)
-            );
-        }
-    }
-    out
 }
 
-fn render_threat(out: &mut String, t: &Threat) {
+/// The review decision of one threat, as list items under its heading.
+fn render_decision(out: &mut String, t: &Threat) {
+    let mut status = status_label(t.status).to_string();
+    if let Some(r) = &t.review {
+        if let Some(who) = &r.reviewer {
+            status.push_str(&format!(" by {}", esc_text(who)));
+        }
+        if let Some(at) = &r.reviewed_at {
+            status.push_str(&format!(" on {}", esc_text(at)));
+        }
+        if let Some(e) = &r.expires {
+            status.push_str(&format!(" (expires {})", esc_text(e)));
+        }
+    }
+    let _ = writeln!(out, "- **Status:** {status}");
+    let Some(r) = &t.review else {
+        return;
+    };
+    if r.needs_confirmation {
+        let _ = writeln!(
+            out,
+            "- **Needs confirmation:** the decision `{}` was carried over from a similar threat; confirm it applies to this one",
+            code(&r.key)
+        );
+    } else if r.matched_by != DecisionMatch::Id {
+        let how = match r.matched_by {
+            DecisionMatch::Wildcard => "a wildcard",
+            DecisionMatch::Fingerprint => "its fingerprint (the id changed)",
+            DecisionMatch::Id | DecisionMatch::Similar => "a similar threat",
+        };
+        let _ = writeln!(out, "- **Decision:** `{}`, matched by {how}", code(&r.key));
+    }
+    if let Some(j) = &r.justification {
+        let _ = writeln!(out, "- **Justification:** {}", esc_text(j));
+    }
+    if !r.tickets.is_empty() {
+        let tickets: Vec<String> = r.tickets.iter().map(|x| esc_text(x)).collect();
+        let _ = writeln!(out, "- **Tickets:** {}", tickets.join(", "));
+    }
+    if let Some(o) = &r.severity_override {
+        let by = r
+            .reviewer
+            .as_deref()
+            .map(|w| format!(" by {}", esc_text(w)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "- **Severity override:** {} → {}{by}: {}",
+            o.drafted.as_str(),
+            t.severity.level.as_str(),
+            esc_text(&o.reason)
+        );
+    }
+    if let Some(d) = &r.drafted_title {
+        let _ = writeln!(out, "- **Drafted title:** {}", esc_text(d));
+    }
+}
+
+fn render_threat(out: &mut String, t: &Threat, reviewed: bool) {
     let stride: Vec<String> = t.stride.iter().map(|s| s.letter().to_string()).collect();
     let _ = writeln!(
         out,
@@ -161,6 +463,9 @@ fn render_threat(out: &mut String, t: &Threat) {
     );
     let _ = writeln!(out, "`{}` · STRIDE {}\n", esc(&t.id), stride.join(""));
     let _ = writeln!(out, "{}\n", esc(&t.description));
+    if reviewed {
+        render_decision(out, t);
+    }
     if t.targets.len() > 1 {
         let names: Vec<&str> = t.targets.iter().map(|x| x.name.as_str()).collect();
         let _ = writeln!(out, "- **Applies to:** {}", esc(&names.join(", ")));
@@ -284,18 +589,30 @@ fn render_threat(out: &mut String, t: &Threat) {
     if !t.mitigations.is_empty() {
         let _ = writeln!(out, "- **Mitigations:**");
         for m in &t.mitigations {
-            let status = match m.status {
-                MitigationStatus::NotApplicable => "not applicable",
-                MitigationStatus::InProgress => "in progress",
-                MitigationStatus::WontDo => "won't do",
-                other => other.as_str(),
-            };
+            let status = mitigation_label(m.status);
             let asvs = if m.asvs.is_empty() {
                 String::new()
             } else {
                 format!(" (ASVS {})", m.asvs.join(", "))
             };
-            let _ = writeln!(out, "  - [{status}] `{}` {}{asvs}", m.id, esc(&m.text));
+            // Owner, ticket and due date only exist once someone reviewed the mitigation, so
+            // unreviewed drafts render as before.
+            let mut who = Vec::new();
+            if let Some(o) = &m.owner {
+                who.push(format!("owner {}", esc_text(o)));
+            }
+            if let Some(x) = &m.ticket {
+                who.push(format!("ticket {}", esc_text(x)));
+            }
+            if let Some(d) = &m.due {
+                who.push(format!("due {}", esc_text(d)));
+            }
+            let who = if who.is_empty() {
+                String::new()
+            } else {
+                format!(" — {}", who.join(", "))
+            };
+            let _ = writeln!(out, "  - [{status}] `{}` {}{asvs}{who}", m.id, esc(&m.text));
         }
     }
     out.push('\n');

@@ -4,7 +4,9 @@
 mod common;
 mod diagram;
 mod otm;
+mod reviewed;
 mod sarif;
+mod sarif_validator;
 mod table;
 mod threagile;
 mod threat_dragon;

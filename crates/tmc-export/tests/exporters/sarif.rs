@@ -58,6 +58,7 @@ fn check_structure(log: &Value, draft: &Draft, uri: &str) {
         for l in locs {
             let pl = &l["physicalLocation"];
             assert_eq!(pl["artifactLocation"]["uri"], uri);
+            assert_eq!(pl["artifactLocation"]["uriBaseId"], "%SRCROOT%");
             assert!(pl["region"]["startLine"].as_u64().unwrap() >= 1);
             assert!(pl["region"]["startColumn"].as_u64().unwrap() >= 1);
         }
@@ -72,6 +73,7 @@ fn check_structure(log: &Value, draft: &Draft, uri: &str) {
                 Provenance::Import { .. } => "tmc-import",
                 Provenance::Model { .. } => "tmc-model",
                 Provenance::KnowledgeBase { .. } => "tmc-knowledge-base",
+                Provenance::Manual { .. } => "tmc-manual",
             };
             assert_eq!(rid, expected_rule);
             // Catalogue tags of the threat appear on its rule.
@@ -140,7 +142,7 @@ fn other_provenances_get_pseudo_rules() {
     // The rule's short description drops the target name.
     assert_eq!(
         log["runs"][0]["tool"]["driver"]["rules"][0]["shortDescription"]["text"],
-        "Cross-site scripting, \"stored\""
+        "Cross-site scripting, \"stored\"."
     );
     let msg = log["runs"][0]["results"][0]["message"]["text"]
         .as_str()

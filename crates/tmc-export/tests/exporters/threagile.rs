@@ -8,7 +8,7 @@ use crate::common;
 /// Threagile's JSON schema from the shared knowledge base: `$TMC_SHARED_DIR`, the `shared/`
 /// folder beside the checkout (as CI lays it out), or `/work/shared`. `None` when absent, so a
 /// plain checkout still runs the other checks.
-fn schema() -> Option<jsonschema::Validator> {
+pub fn schema() -> Option<jsonschema::Validator> {
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut candidates: Vec<std::path::PathBuf> = Vec::new();
     if let Some(dir) = std::env::var_os("TMC_SHARED_DIR") {
