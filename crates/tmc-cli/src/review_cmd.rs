@@ -183,6 +183,24 @@ pub struct CheckArgs {
     /// Also write SARIF (with suppressions for decided threats) to this file.
     #[arg(long, value_name = "FILE")]
     pub sarif: Option<PathBuf>,
+    /// Ask a team server (`tmc serve`) for the verdict on its current review instead of the
+    /// local decisions file, e.g. `https://tmc.example.internal`.
+    #[arg(long, value_name = "URL", requires = "product")]
+    pub server: Option<String>,
+    /// The product's id on the server.
+    #[arg(long, value_name = "ID")]
+    pub product: Option<i64>,
+    /// Upload MODEL as a new version and draft it before asking (needs a developer token).
+    #[arg(long, requires = "server")]
+    pub push: bool,
+    /// API token (default: $TMC_SERVER_TOKEN); create one with `tmc serve token`.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        hide_env_values = true,
+        env = "TMC_SERVER_TOKEN"
+    )]
+    pub token: Option<String>,
     #[arg(long, value_enum, default_value = "text")]
     pub format: OutputFormat,
 }
@@ -855,6 +873,9 @@ fn walk(target: &Target, rules: &tmc_engine::RuleSet, who: &Option<String>) -> R
 
 /// `tmc check`: the CI gate over the reviewed draft.
 pub fn check(args: CheckArgs, rules: &tmc_engine::RuleSet, quiet: bool) -> Result<()> {
+    if let Some(server) = &args.server {
+        return check_remote(&args, server, quiet);
+    }
     let l = load(&args.target, rules)?;
     let path = review_path(&args.target);
     let file = open_review(&path, &args.target.model)?;
@@ -999,4 +1020,113 @@ pub fn draft_review(
     };
     let file = open_review(&path, model_path)?;
     Ok(Some((path, file.decisions)))
+}
+
+/// `tmc check --server URL --product ID`: optionally pushes the model as a new version and
+/// drafts it, then asks the server's gate (the same `tmc_review::check`) for its verdict.
+fn check_remote(args: &CheckArgs, server: &str, quiet: bool) -> Result<()> {
+    let base = server.trim_end_matches('/');
+    if !(base.starts_with("https://")
+        || base.starts_with("http://127.")
+        || base.starts_with("http://localhost")
+        || base.starts_with("http://[::1]"))
+    {
+        bail!("--server must be https:// (plain http only on loopback): {base}");
+    }
+    let pid = args.product.context("--server needs --product ID")?;
+    let token = args.token.clone().context(
+        "--server needs an API token: --token or TMC_SERVER_TOKEN (`tmc serve token USER`)",
+    )?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(120)))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let auth = format!("Bearer {token}");
+    let answer = |resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+                  what: &str|
+     -> Result<serde_json::Value> {
+        let mut resp = resp.with_context(|| format!("{what}: {base}"))?;
+        let status = resp.status();
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(16 * 1024 * 1024)
+            .read_to_string()
+            .unwrap_or_default();
+        if !status.is_success() {
+            bail!("{what}: the server answered {status}: {}", body.trim());
+        }
+        serde_json::from_str(&body).with_context(|| format!("{what}: the answer is not JSON"))
+    };
+    if args.push {
+        let bytes = crate::read_bounded(&args.target.model, tmc_dsl::MAX_MODEL_BYTES)?;
+        let name = args
+            .target
+            .model
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| "threatmodel.yaml".into());
+        let url = format!("{base}/api/v1/products/{pid}/versions");
+        let v = answer(
+            agent
+                .post(&url)
+                .query("file_name", &name)
+                .header("Authorization", &auth)
+                .header("Content-Type", "application/octet-stream")
+                .send(&bytes[..]),
+            "uploading the model",
+        )?;
+        let d = answer(
+            agent
+                .post(format!("{base}/api/v1/products/{pid}/draft"))
+                .header("Authorization", &auth)
+                .send_empty(),
+            "drafting on the server",
+        )?;
+        if !quiet {
+            eprintln!(
+                "pushed {name} as version {} and drafted it: {} threats",
+                v["number"], d["threats"]
+            );
+        }
+    }
+    let verdict = answer(
+        agent
+            .get(format!("{base}/api/v1/products/{pid}/check"))
+            .query("fail_on", &args.fail_on)
+            .header("Authorization", &auth)
+            .call(),
+        "asking for the gate verdict",
+    )?;
+    let pass = verdict["pass"].as_bool().unwrap_or(false);
+    match args.format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&verdict)?),
+        OutputFormat::Text => {
+            println!(
+                "{}: product {pid} on {base}, {} failure(s)",
+                if pass { "PASS" } else { "FAIL" },
+                verdict["failures"].as_array().map_or(0, Vec::len)
+            );
+            for f in verdict["failures"].as_array().into_iter().flatten() {
+                let what = ["id", "key"]
+                    .iter()
+                    .find_map(|k| f[*k].as_str())
+                    .unwrap_or_default();
+                println!(
+                    "  - {} {what} {}",
+                    f["kind"].as_str().unwrap_or("failure"),
+                    f["title"]
+                        .as_str()
+                        .or(f["reason"].as_str())
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
+    if !pass {
+        return Err(Exit(1).into());
+    }
+    Ok(())
 }

@@ -361,8 +361,9 @@ fn group(hits: Vec<Hit>) -> Vec<Threat> {
     out
 }
 
-/// Two rules raising the same threat on the same element (same targets, a shared CWE and a
-/// shared STRIDE category) would show a reviewer the same problem twice. The more severe one is
+/// Two rules raising the same threat on the same element (same targets, a shared STRIDE
+/// category, and a shared CWE or titles that say the same once the element's name is taken
+/// out) would show a reviewer the same problem twice. The more severe one is
 /// kept; the other's mitigations are added and its rule id recorded in `also_raised_by`.
 fn merge_overlaps(threats: Vec<Threat>) -> Vec<Threat> {
     use std::hash::{Hash, Hasher};
@@ -385,11 +386,13 @@ fn merge_overlaps(threats: Vec<Threat>) -> Vec<Threat> {
                     .iter()
                     .zip(&t.targets)
                     .all(|(a, b)| a.kind == b.kind && a.id == b.id)
-                && o.references
+                && o.stride.iter().any(|s| t.stride.contains(s))
+                && (o
+                    .references
                     .cwe
                     .iter()
                     .any(|c| t.references.cwe.contains(c))
-                && o.stride.iter().any(|s| t.stride.contains(s))
+                    || similar_titles(o, &t))
         });
         match dup {
             Some(i) => {
@@ -407,6 +410,17 @@ fn merge_overlaps(threats: Vec<Threat>) -> Vec<Threat> {
         }
     }
     out
+}
+
+/// Titles naming the same threat: [`tmc_model::identity::title_similarity`] of the titles
+/// without the targets' names, at the threshold the copilot merge and review carry-over use.
+fn similar_titles(a: &Threat, b: &Threat) -> bool {
+    use tmc_model::identity::{SAME_THREAT_SIMILARITY, normalised_title, title_similarity};
+    let (x, y) = (
+        normalised_title(&a.title, &a.targets),
+        normalised_title(&b.title, &b.targets),
+    );
+    !x.is_empty() && !y.is_empty() && title_similarity(&x, &y) >= SAME_THREAT_SIMILARITY
 }
 
 fn placeholder() -> Threat {
@@ -469,20 +483,9 @@ fn absorb(mut keep: Threat, gone: Threat) -> Threat {
     keep
 }
 
-/// STRIDE letters that apply to an element kind (STRIDE per element).
+/// STRIDE letters that apply to an element kind: the one table in `tmc_model`.
 pub fn applicable(kind: Option<ElementKind>) -> &'static [Stride] {
-    use Stride::*;
-    match kind {
-        Some(ElementKind::ExternalEntity) => &[Spoofing, Repudiation],
-        Some(ElementKind::Process) => &Stride::ALL,
-        Some(ElementKind::DataStore) => &[
-            Tampering,
-            Repudiation,
-            InformationDisclosure,
-            DenialOfService,
-        ],
-        None => &[Tampering, InformationDisclosure, DenialOfService],
-    }
+    Stride::per_element(kind)
 }
 
 fn coverage(facts: &Facts, threats: &[Threat]) -> Vec<CoverageRow> {

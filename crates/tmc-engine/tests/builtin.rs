@@ -206,3 +206,17 @@ fn suppressed_threats_name_their_control() {
         }
     }
 }
+
+/// A threat without a CWE cannot be mapped to requirements, merged with its twin from another
+/// rule, or checked against the interface it needs: every built-in rule names one.
+#[test]
+fn every_builtin_rule_carries_a_cwe() {
+    let set = RuleSet::builtin().unwrap();
+    let missing: Vec<&str> = set
+        .rules()
+        .iter()
+        .filter(|r| r.references.cwe.is_empty())
+        .map(|r| r.spec.id.as_str())
+        .collect();
+    assert!(missing.is_empty(), "rules without a CWE: {missing:?}");
+}

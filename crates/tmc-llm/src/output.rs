@@ -213,7 +213,7 @@ pub fn secret_phrases(system_prompt: &str) -> Vec<String> {
     out
 }
 
-fn leaks(text: &str, phrases: &[String]) -> bool {
+pub(crate) fn leaks(text: &str, phrases: &[String]) -> bool {
     if phrases.is_empty() {
         return false;
     }
