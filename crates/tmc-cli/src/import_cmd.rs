@@ -132,6 +132,11 @@ fn write(
         let json = serde_json::to_string_pretty(&result.threats)?;
         std::fs::write(p, json + "\n").with_context(|| format!("writing {}", p.display()))?;
     }
+    if let Some(out) = &args.output
+        && !result.threats.is_empty()
+    {
+        write_decisions(out, result, quiet)?;
+    }
     if !quiet {
         let m = &result.model;
         eprintln!(
@@ -142,6 +147,89 @@ fn write(
             m.data.len(),
             result.threats.len(),
             result.notes.len()
+        );
+    }
+    Ok(())
+}
+
+/// The source's threats and their review state (Threat Dragon statuses, Threagile
+/// `risk_tracking`, OTM states, Threat Composer statuses) become a decisions file beside the
+/// imported model: each source threat a manual threat (`MANUAL-<source id>`) with its status,
+/// justification and mitigation states, so nothing the source's reviewers decided is lost and
+/// `tmc draft` shows them beside the rule threats. An existing decisions file is never
+/// overwritten.
+fn write_decisions(model_out: &Path, result: &tmc_import::ImportResult, quiet: bool) -> Result<()> {
+    let path = crate::review_cmd::default_review_path(model_out);
+    if path.exists() {
+        if !quiet {
+            eprintln!(
+                "note: {} exists; the source's threat statuses were not written (use --threats FILE to see them)",
+                path.display()
+            );
+        }
+        return Ok(());
+    }
+    let threats: Vec<tmc_model::Threat> = result
+        .threats
+        .iter()
+        .map(|t| {
+            let mut t = t.clone();
+            let (format, source) = match &t.provenance {
+                tmc_model::Provenance::Import { format, source_id } => {
+                    (format.clone(), source_id.clone())
+                }
+                _ => ("import".to_string(), t.id.clone()),
+            };
+            let slug: String = source
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                        c
+                    } else {
+                        '-'
+                    }
+                })
+                .collect();
+            t.id = format!("{}{slug}", tmc_review::decisions::MANUAL_PREFIX);
+            t.provenance = tmc_model::Provenance::Manual {
+                author: Some(format!("imported from {format}")),
+            };
+            t
+        })
+        .collect();
+    let holder = tmc_model::Draft {
+        draft_version: tmc_model::DRAFT_VERSION,
+        product: result.model.product.clone(),
+        source_file: None,
+        generator: tmc_model::Generator {
+            tool: "tmc import".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            mode: "import".into(),
+            rules_loaded: 0,
+            ruleset_digest: String::new(),
+        },
+        threats,
+        suppressed: Vec::new(),
+        coverage: Vec::new(),
+        review: None,
+    };
+    let mut decisions = tmc_review::decisions_from_statuses(&holder);
+    decisions.model = model_out
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string());
+    let kept = decisions.manual_threats.len();
+    let mut file = tmc_review::ReviewFile::open(&path)?;
+    file.save(&decisions)?;
+    if !quiet {
+        eprintln!(
+            "{kept} of {} source threat(s) with their review state written to {}{}",
+            result.threats.len(),
+            path.display(),
+            if kept < result.threats.len() {
+                " (the rest name no element of the imported model)"
+            } else {
+                ""
+            }
         );
     }
     Ok(())

@@ -11,15 +11,28 @@ pub mod suggest;
 pub mod validate;
 
 pub use diagnostic::{Diagnostic, Level, ModelErrors};
-pub use load::{MAX_MODEL_BYTES, ParsedModel, Pos, SourceIndex, parse_model};
+pub use load::{
+    LoadOptions, MAX_ALIAS_EVENTS, MAX_MODEL_BYTES, MAX_YAML_NODES, ParsedModel, Pos, SourceIndex,
+    parse_model, parse_model_with,
+};
 pub use validate::validate;
 
-/// Parses and validates; returns the model and its warnings, or every error found.
+/// Parses and validates with the default [`LoadOptions`]; returns the model and its warnings, or
+/// every error found.
 pub fn load_checked(
     bytes: &[u8],
     file: &str,
 ) -> Result<(ParsedModel, Vec<Diagnostic>), ModelErrors> {
-    let parsed = parse_model(bytes, file)?;
+    load_checked_with(bytes, file, &LoadOptions::default())
+}
+
+/// [`load_checked`] within the given limits (a user who raised `--max-yaml-nodes`).
+pub fn load_checked_with(
+    bytes: &[u8],
+    file: &str,
+    options: &LoadOptions,
+) -> Result<(ParsedModel, Vec<Diagnostic>), ModelErrors> {
+    let parsed = parse_model_with(bytes, file, options)?;
     let diags = validate(&parsed);
     if diags.iter().any(Diagnostic::is_error) {
         return Err(ModelErrors(diags));

@@ -2,19 +2,95 @@
 //!
 //! JSON files are read with serde_json (its errors carry line and column); YAML with
 //! serde-saphyr, whose budgets stop alias bombs ("billion laughs") before they expand. Both are
-//! bounded by [`MAX_MODEL_BYTES`] before parsing starts, so a 50 MB file costs a `stat`, not 50 MB
-//! of parse tree.
+//! bounded by [`LoadOptions::max_model_bytes`] before parsing starts, so a 500 MB file costs a
+//! `stat`, not 500 MB of parse tree.
+//!
+//! ## Budgets
+//!
+//! Two different things are bounded, on purpose separately:
+//!
+//! * **Size written** ([`LoadOptions::max_model_bytes`], [`LoadOptions::max_yaml_nodes`]): what
+//!   is in the file. Cost is linear in it, so the defaults are set high enough for a 50 000
+//!   component model (about 36 MiB and 4.3 million YAML nodes when written one field per line)
+//!   and a team with a bigger system raises them.
+//! * **Size expanded** ([`LoadOptions::max_alias_events`] plus serde-saphyr's fixed alias caps):
+//!   what aliases (`*name`) add on top of the text. This is where a bomb lives (a 1 KiB file
+//!   that expands to a billion nodes), and no honest model needs more than a few thousand
+//!   replayed events, so this stays small whatever the model size.
+//!
+//! A breach is an error with code `yaml-budget` at the position the parser had reached, naming
+//! the limit, the count reached and the option that raises it.
 
 use serde::Deserialize;
+use serde_saphyr::budget::BudgetBreach;
 use serde_saphyr::{Location, Spanned};
 use tmc_model::{DSL_VERSION, SystemModel};
 
 use crate::diagnostic::{Diagnostic, Level, ModelErrors};
 use crate::suggest::did_you_mean;
 
-/// Largest model file we read. Real systems are well under 1 MiB; anything larger is almost
-/// certainly the wrong file or an attack on the parser.
-pub const MAX_MODEL_BYTES: usize = 8 * 1024 * 1024;
+/// Default for [`LoadOptions::max_model_bytes`]: 64 MiB. A 50 000-component model written one
+/// field per line is about 36 MiB; parsing costs roughly ten times the file size in memory, so
+/// this keeps a hostile upload under about 1 GB while leaving honest models room to grow.
+pub const MAX_MODEL_BYTES: usize = 64 * 1024 * 1024;
+
+/// Default for [`LoadOptions::max_yaml_nodes`]: 10 million mappings, sequences and scalars as
+/// written (aliases not expanded). A 50 000-component model has about 4.3 million.
+pub const MAX_YAML_NODES: usize = 10_000_000;
+
+/// Default for [`LoadOptions::max_alias_events`]: events that aliases may replay in total. Shared
+/// attribute blocks (`<<: *defaults`) replay a handful of events each; 100 000 is thousands of
+/// them, and an alias bomb reaches it after expanding a few hundred kilobytes.
+pub const MAX_ALIAS_EVENTS: usize = 100_000;
+
+/// Limits for reading one model. `LoadOptions::default()` is what every front end uses unless the
+/// user raises a limit (the CLI's `--max-yaml-nodes`, a setting); build a custom one with
+/// struct-update syntax: `LoadOptions { max_yaml_nodes: 20_000_000, ..LoadOptions::default() }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Largest file accepted, in bytes (YAML and JSON). Checked before anything is parsed;
+    /// callers that read files should read at most this many bytes plus one.
+    pub max_model_bytes: usize,
+    /// Most YAML nodes (mappings, sequences, scalars) as written in the file. The parser's event
+    /// budget is derived from it (each node is at most two events). Does not apply to JSON, whose
+    /// cost is bounded by the byte limit alone (JSON has no aliases).
+    pub max_yaml_nodes: usize,
+    /// Most events that YAML aliases may replay in total: the alias-bomb guard. Independent of
+    /// the model's size.
+    pub max_alias_events: usize,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            max_model_bytes: MAX_MODEL_BYTES,
+            max_yaml_nodes: MAX_YAML_NODES,
+            max_alias_events: MAX_ALIAS_EVENTS,
+        }
+    }
+}
+
+impl LoadOptions {
+    /// The serde-saphyr options for these limits. Everything not named here keeps
+    /// serde-saphyr's defaults (depth 64, 50 000 aliases and anchors, ...), which no honest
+    /// model approaches and which do not grow with model size.
+    fn yaml_options(&self, strict_booleans: bool) -> serde_saphyr::Options {
+        serde_saphyr::options! {
+            strict_booleans: strict_booleans,
+            budget: serde_saphyr::budget! {
+                max_nodes: self.max_yaml_nodes,
+                // Every node is one event, plus one end event per container and a few for the
+                // stream and document: at most two per node.
+                max_events: self.max_yaml_nodes.saturating_mul(2).saturating_add(16),
+                max_total_scalar_bytes: self.max_model_bytes,
+                max_reader_input_bytes: Some(self.max_model_bytes),
+            },
+            alias_limits: serde_saphyr::alias_limits! {
+                max_total_replayed_events: self.max_alias_events,
+            },
+        }
+    }
+}
 
 /// A model and where each element was written.
 #[derive(Debug, Clone)]
@@ -68,8 +144,18 @@ impl From<Location> for Pos {
     }
 }
 
-/// Parses a model from raw bytes. `file` is only used in messages.
+/// Parses a model from raw bytes with the default [`LoadOptions`]. `file` is only used in
+/// messages.
 pub fn parse_model(bytes: &[u8], file: &str) -> Result<ParsedModel, ModelErrors> {
+    parse_model_with(bytes, file, &LoadOptions::default())
+}
+
+/// Parses a model from raw bytes within `options`' limits. `file` is only used in messages.
+pub fn parse_model_with(
+    bytes: &[u8],
+    file: &str,
+    options: &LoadOptions,
+) -> Result<ParsedModel, ModelErrors> {
     let err = |line, column, code, message: String, help: Option<String>| {
         ModelErrors(vec![Diagnostic {
             level: Level::Error,
@@ -82,7 +168,7 @@ pub fn parse_model(bytes: &[u8], file: &str) -> Result<ParsedModel, ModelErrors>
             help,
         }])
     };
-    if bytes.len() > MAX_MODEL_BYTES {
+    if bytes.len() > options.max_model_bytes {
         return Err(err(
             0,
             0,
@@ -90,11 +176,13 @@ pub fn parse_model(bytes: &[u8], file: &str) -> Result<ParsedModel, ModelErrors>
             format!(
                 "file is {} bytes; model files are limited to {} bytes",
                 bytes.len(),
-                MAX_MODEL_BYTES
+                options.max_model_bytes
             ),
-            Some(
-                "split the system into several models, or check that this is the right file".into(),
-            ),
+            Some(format!(
+                "check that this is the right file; for a model this large, raise the limit \
+                 (`--max-model-bytes {}` or the `max_model_bytes` setting) or split the system",
+                bytes.len()
+            )),
         ));
     }
     let text = match std::str::from_utf8(bytes) {
@@ -124,17 +212,20 @@ pub fn parse_model(bytes: &[u8], file: &str) -> Result<ParsedModel, ModelErrors>
     } else {
         // Strict booleans: `internet_facing: yes` is YAML 1.1 folklore and too easy to misread
         // (`no` as Norway); a model states controls, so only `true`/`false` count.
-        let options = serde_saphyr::options! { strict_booleans: true };
-        serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+        serde_saphyr::from_str_with_options(text, options.yaml_options(true)).map_err(|e| {
             let pos: Pos = e.location().map(Pos::from).unwrap_or_default();
+            if let Some((message, help)) = budget_message(&e, options) {
+                return err(pos.line, pos.column, "yaml-budget", message, Some(help));
+            }
             let raw = e.without_snippet().to_string();
             let (message, help) = clean_message(&raw);
             err(pos.line, pos.column, "parse", message, help)
         })?
     };
-    // The location pass reads the same text leniently; it cannot fail where the strict pass
-    // succeeded, but if it somehow does we only lose positions, not the model.
-    let index = serde_saphyr::from_str::<LocDoc>(text)
+    // The location pass reads the same text leniently (within the same budgets, or a big model
+    // would lose its positions); it cannot fail where the strict pass succeeded, but if it
+    // somehow does we only lose positions, not the model.
+    let index = serde_saphyr::from_str_with_options::<LocDoc>(text, options.yaml_options(false))
         .map(LocDoc::into_index)
         .unwrap_or_default();
     if model.version != DSL_VERSION {
@@ -154,6 +245,101 @@ pub fn parse_model(bytes: &[u8], file: &str) -> Result<ParsedModel, ModelErrors>
         file: file.to_string(),
         index,
     })
+}
+
+/// For a budget or alias-limit breach: the message (limit and count reached) and how to raise
+/// the limit. `None` for every other error.
+fn budget_message(e: &serde_saphyr::Error, options: &LoadOptions) -> Option<(String, String)> {
+    let mut e = e;
+    // Errors raised while replaying an alias, or carrying a snippet, wrap the original.
+    while let serde_saphyr::Error::AliasError { error, .. }
+    | serde_saphyr::Error::WithSnippet { error, .. } = e
+    {
+        e = error;
+    }
+    let alias_help = || {
+        "a model never needs this many alias expansions; if the file is generated and honest, \
+         raise `LoadOptions::max_alias_events`, otherwise this is an alias bomb"
+            .to_string()
+    };
+    let nodes_help = |reached: usize| {
+        format!(
+            "if this is an honest model, raise the limit with `--max-yaml-nodes {}` (or the \
+             `max_yaml_nodes` setting), or split the system into several models",
+            reached.saturating_mul(2)
+        )
+    };
+    let found = match e {
+        serde_saphyr::Error::Budget { breach, .. } => match breach {
+            BudgetBreach::Nodes { nodes } => (
+                format!(
+                    "YAML node budget exceeded: more than {} nodes (mappings, sequences and \
+                     scalars) by this point; reached {nodes}",
+                    options.max_yaml_nodes
+                ),
+                nodes_help(*nodes),
+            ),
+            BudgetBreach::Events { events } => (
+                format!(
+                    "YAML event budget exceeded: more than {} parser events (twice the node \
+                     limit of {}) by this point; reached {events}",
+                    options.max_yaml_nodes.saturating_mul(2).saturating_add(16),
+                    options.max_yaml_nodes
+                ),
+                nodes_help(options.max_yaml_nodes),
+            ),
+            BudgetBreach::ScalarBytes { total_scalar_bytes } => (
+                format!(
+                    "YAML text budget exceeded: more than {} bytes of scalar text (after alias \
+                     expansion); reached {total_scalar_bytes}",
+                    options.max_model_bytes
+                ),
+                format!(
+                    "raise the limit with `--max-model-bytes {}` (or the `max_model_bytes` \
+                     setting) if the model is honest",
+                    total_scalar_bytes.saturating_mul(2)
+                ),
+            ),
+            BudgetBreach::Depth { depth } => (
+                format!("YAML nesting deeper than 64 levels; reached {depth}"),
+                "a model is at most a few levels deep; check indentation and brackets".to_string(),
+            ),
+            other => (
+                format!("YAML alias or anchor budget exceeded: {other:?}"),
+                alias_help(),
+            ),
+        },
+        serde_saphyr::Error::AliasReplayLimitExceeded {
+            total_replayed_events,
+            max_total_replayed_events,
+            ..
+        } => (
+            format!(
+                "YAML alias expansion budget exceeded: aliases may replay at most \
+                 {max_total_replayed_events} events in total; reached {total_replayed_events}"
+            ),
+            alias_help(),
+        ),
+        serde_saphyr::Error::AliasReplayStackDepthExceeded {
+            depth, max_depth, ..
+        } => (
+            format!("YAML aliases nested more than {max_depth} deep; reached {depth}"),
+            alias_help(),
+        ),
+        serde_saphyr::Error::AliasExpansionLimitExceeded {
+            expansions,
+            max_expansions_per_anchor,
+            ..
+        } => (
+            format!(
+                "YAML anchor expanded more than {max_expansions_per_anchor} times; reached \
+                 {expansions}"
+            ),
+            alias_help(),
+        ),
+        _ => return None,
+    };
+    Some(found)
 }
 
 /// Strips the location suffix the parsers append (we report it separately) and adds a

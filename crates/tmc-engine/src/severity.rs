@@ -81,6 +81,16 @@ pub fn assess(
                         "restricted zone",
                         -1,
                     ));
+                } else if !c.inbound_from_less_trusted
+                    && c.component.kind != tmc_model::ElementKind::ExternalEntity
+                {
+                    // An attacker needs a foothold inside the zone first.
+                    fs.push(factor(
+                        FactorAxis::Likelihood,
+                        "exposure",
+                        "reached only from its own or more trusted zones",
+                        -1,
+                    ));
                 }
                 data_factor(&mut fs, &c.data);
             }

@@ -3,12 +3,14 @@
 //! around every call (local-only endpoint policy, redaction, hash-chained audit log).
 //!
 //! All network access is in [`transport`]; everything else is pure and tested without sockets.
-//! The CLI builds a [`client::Client`] from [`config::Settings`] and calls [`copilot::run`].
+//! The CLI builds a [`client::Client`] from [`config::Settings`] and calls [`copilot::run`],
+//! then, unless told not to, [`critic::run_critic`] over the merged draft.
 
 pub mod audit;
 pub mod client;
 pub mod config;
 pub mod copilot;
+pub mod critic;
 pub mod error;
 pub mod eventstream;
 pub mod merge;
@@ -24,6 +26,7 @@ pub mod vision;
 pub use client::Client;
 pub use config::{LlmConfig, Overrides, Settings};
 pub use copilot::{CopilotInput, CopilotOptions, Outcome, PromptMode, run};
+pub use critic::{CriticInput, CriticOptions, CriticOutcome, run_critic};
 pub use error::{LlmError, TransportError};
 pub use prompt::{Prompts, RetrievedChunk};
 pub use provider::{ImageInput, ProviderKind, Usage};
