@@ -9,7 +9,10 @@
 //!    rejections lowering rule threats) when the mode says so;
 //! 3. the copilot gets the baseline (or none, for the `llm` and `prompt-only` ablations) plus
 //!    passages retrieved for each element, and its answer is merged — never removing a
-//!    baseline threat.
+//!    baseline threat;
+//! 4. review decisions are applied (a reviewer's word beats every generator);
+//! 5. with a model, the critic judges the undecided baseline threats: marks (named severity
+//!    factors with no effect on the score), never removals.
 
 use tmc_engine::{DraftOptions, RuleSet};
 use tmc_kb::KnowledgeBase;
@@ -39,6 +42,9 @@ pub struct DraftRequest<'a> {
     /// Review decisions to apply to the finished draft (last, so a reviewer's decision wins
     /// over everything a generator said), with the current model's elements and hash.
     pub review: Option<(&'a tmc_review::Decisions, tmc_review::ApplyContext)>,
+    /// With a model and a baseline, let the model judge the baseline's threats (the critic
+    /// pass: marks only, never removes; `--no-critic` turns it off).
+    pub critic: bool,
 }
 
 impl<'a> DraftRequest<'a> {
@@ -53,6 +59,7 @@ impl<'a> DraftRequest<'a> {
             copilot: None,
             exclude_sources: Vec::new(),
             review: None,
+            critic: true,
         }
     }
 }
@@ -68,6 +75,8 @@ pub struct DraftOutcome {
     pub passages: usize,
     /// What applying the review decisions did (when a review was given).
     pub review: Option<tmc_review::ApplyReport>,
+    /// The critic's verdicts, cost and warnings (when it ran).
+    pub critic: Option<tmc_llm::CriticOutcome>,
 }
 
 /// Drafts `req.model` in `req.mode`. Offline modes touch nothing but the rule set; the others
@@ -116,6 +125,7 @@ pub fn draft(req: &DraftRequest<'_>) -> Result<DraftOutcome, AppError> {
             copilot: None,
             passages: 0,
             review,
+            critic: None,
         });
     };
     let retrieved = match req.kb {
@@ -144,12 +154,30 @@ pub fn draft(req: &DraftRequest<'_>) -> Result<DraftOutcome, AppError> {
     )?;
     let mut draft = out.draft.clone();
     let review = apply_review(&mut draft, req);
+    // After the review: the critic skips threats a reviewer decided, so a reviewer's decision
+    // always wins and no tokens are spent on them.
+    let critic = if req.critic && show_baseline {
+        let c = tmc_llm::run_critic(
+            &copilot.client,
+            &copilot.prompts,
+            &tmc_llm::CriticInput {
+                model: req.model,
+                draft: &draft,
+            },
+            &tmc_llm::CriticOptions::from(&copilot.options(mode.as_str(), mode.prompt_mode())),
+        )?;
+        draft = c.draft.clone();
+        Some(c)
+    } else {
+        None
+    };
     Ok(DraftOutcome {
         draft,
         kb_report,
         copilot: Some(out),
         passages: retrieved.len(),
         review,
+        critic,
     })
 }
 

@@ -9,9 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use tmc_eval::bench::{ReferenceThreat, group_by_system, load_references};
-use tmc_eval::matching::{
-    EmbeddingSimilarity, LexicalSimilarity, Similarity, StructuredSimilarity, reference_text,
-};
+use tmc_eval::matching::{EmbeddingSimilarity, Similarity, StructuredSimilarity};
 use tmc_eval::score::{EvalReport, SystemScore, aggregate, score_system};
 
 use tmc_app::GeneratorMode;
@@ -49,6 +47,12 @@ pub struct EvalArgs {
     /// Reproduce a published table instead: `uavthreatbench`.
     #[arg(long)]
     calibrate: Option<String>,
+    /// Score the matcher against judges' labels instead of drafting: agreement per reference
+    /// (covered vs none), the confusion table, recall beside the judges' strict and lenient
+    /// recall, a mismatched-system control and inter-reader agreement. DIR holds the frozen
+    /// drafts and readings (default `calibration/`, else `../shared/bench/judged`).
+    #[arg(long, value_name = "DIR", num_args = 0..=1)]
+    agreement: Option<Option<PathBuf>>,
     /// Compare the last lines of two --save files: A then B.
     #[arg(long, num_args = 2, value_names = ["A", "B"])]
     compare: Option<Vec<PathBuf>>,
@@ -133,29 +137,10 @@ pub fn run(args: EvalArgs, rules: &tmc_engine::RuleSet, quiet: bool) -> Result<(
     }
     let refs = load_references(&args.bench)
         .with_context(|| format!("loading the benchmark at {}", args.bench.display()))?;
-    let sim: Box<dyn Similarity> = match args.matcher {
-        Matcher::Structured => Box::new(StructuredSimilarity::new(LexicalSimilarity::from_corpus(
-            refs.iter().map(reference_text),
-        ))),
-        Matcher::Embedding => {
-            let cfg = match (&args.embeddings_dir, &args.llm_context.embeddings) {
-                (Some(dir), _) => {
-                    serde_json::from_value(serde_json::json!({"provider": "local", "path": dir}))?
-                }
-                (None, Some(cfg)) => cfg.clone(),
-                (None, None) => {
-                    eprintln!(
-                        "--matcher embedding needs an embedding model: --embeddings-dir DIR or [kb.embeddings] in tmc.toml"
-                    );
-                    return Err(Exit(2).into());
-                }
-            };
-            let embedder = cfg
-                .build()
-                .context("building the embedder for --matcher embedding")?;
-            Box::new(EmbeddingSimilarity::new(CachedEmbedder::new(embedder)))
-        }
-    };
+    let sim = similarity(&args, &refs)?;
+    if let Some(dir) = &args.agreement {
+        return agreement(dir.as_deref(), &refs, sim.as_ref(), args.format);
+    }
     let groups = group_by_system(&refs);
     let kb = if args.mode.uses_kb() {
         Some(bench_kb(&args.bench)?)
@@ -237,6 +222,71 @@ pub fn run(args: EvalArgs, rules: &tmc_engine::RuleSet, quiet: bool) -> Result<(
     }
     if let Some(path) = &args.save {
         save(path, &report, args.mode)?;
+    }
+    Ok(())
+}
+
+/// The matcher `--matcher` names; `tmc eval` and `tmc eval --agreement` build it the same way
+/// (the structured matcher's IDF over all reference texts), so the agreement measures the
+/// matcher the figures come from.
+fn similarity(args: &EvalArgs, refs: &[ReferenceThreat]) -> Result<Box<dyn Similarity>> {
+    Ok(match args.matcher {
+        Matcher::Structured => Box::new(StructuredSimilarity::for_references(refs)),
+        Matcher::Embedding => {
+            let cfg = match (&args.embeddings_dir, &args.llm_context.embeddings) {
+                (Some(dir), _) => {
+                    serde_json::from_value(serde_json::json!({"provider": "local", "path": dir}))?
+                }
+                (None, Some(cfg)) => cfg.clone(),
+                (None, None) => {
+                    eprintln!(
+                        "--matcher embedding needs an embedding model: --embeddings-dir DIR or [kb.embeddings] in tmc.toml"
+                    );
+                    return Err(Exit(2).into());
+                }
+            };
+            let embedder = cfg
+                .build()
+                .context("building the embedder for --matcher embedding")?;
+            Box::new(EmbeddingSimilarity::new(CachedEmbedder::new(embedder)))
+        }
+    })
+}
+
+/// The default calibration directory: `calibration/` in the repository, else the shared
+/// judged drafts.
+const CALIBRATION_DIRS: [&str; 2] = ["calibration", "../shared/bench/judged"];
+
+fn agreement(
+    dir: Option<&Path>,
+    refs: &[ReferenceThreat],
+    sim: &dyn Similarity,
+    format: EvalFormat,
+) -> Result<()> {
+    let dir = match dir {
+        Some(d) => d.to_path_buf(),
+        None => CALIBRATION_DIRS
+            .iter()
+            .map(PathBuf::from)
+            .find(|d| d.is_dir())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no calibration directory: neither {} exists; pass --agreement DIR",
+                    CALIBRATION_DIRS.join(" nor ")
+                )
+            })?,
+    };
+    let readings = tmc_eval::bench::load_readings(&dir)
+        .with_context(|| format!("loading the calibration readings in {}", dir.display()))?;
+    let systems = tmc_eval::agreement::calibrated_systems(&readings, refs)
+        .with_context(|| format!("checking the calibration readings in {}", dir.display()))?;
+    // No validity lint exists yet (issue 16, point 6); the report says so.
+    let report = tmc_eval::agreement::agreement(&systems, sim, None);
+    match format {
+        EvalFormat::Json => println!("{}", report.to_json()?),
+        EvalFormat::Table | EvalFormat::Md => {
+            print!("{}", tmc_eval::agreement::render_markdown(&report))
+        }
     }
     Ok(())
 }

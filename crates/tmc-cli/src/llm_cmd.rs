@@ -44,6 +44,10 @@ pub struct ProviderArgs {
     /// `TMC_LLM_CONTEXT_WINDOW`): prompts are shortened and answers capped to fit it.
     #[arg(long, value_name = "TOKENS")]
     pub context_window: Option<usize>,
+    /// Skip the critic pass (with a model, it marks baseline threats it thinks do not apply;
+    /// it never removes one).
+    #[arg(long)]
+    pub no_critic: bool,
 }
 
 impl ProviderArgs {

@@ -219,6 +219,24 @@ impl std::fmt::Display for Exit {
 
 impl std::error::Error for Exit {}
 
+/// Bad input the user can fix (an unknown threat id, a decisions file for another model, a
+/// wrong value): printed as an error, exit 1 like a model with errors.
+#[derive(Debug)]
+pub struct InputError(pub String);
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// An [`InputError`] as an `anyhow::Error`.
+pub fn input_error(message: impl Into<String>) -> anyhow::Error {
+    InputError(message.into()).into()
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -229,6 +247,10 @@ fn main() -> ExitCode {
             }
             // A decisions file or an edit that does not validate is an input error (exit 1),
             // like a model that does not.
+            if e.downcast_ref::<InputError>().is_some() {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(1);
+            }
             if let Some(r) = e.downcast_ref::<tmc_review::ReviewError>() {
                 eprintln!("error: {e:#}");
                 let io = matches!(r, tmc_review::ReviewError::Io { .. });
@@ -299,6 +321,7 @@ fn run(cli: Cli) -> Result<()> {
             req.source_file = Some(file.display().to_string());
             req.kb = kb.as_ref();
             req.copilot = copilot.as_ref();
+            req.critic = !llm.no_critic;
             let decisions = review_cmd::draft_review(&file, review.as_deref(), no_review)?;
             if let Some((path, decisions)) = &decisions {
                 let bytes = read_bounded(&file, tmc_dsl::MAX_MODEL_BYTES)?;
@@ -320,6 +343,14 @@ fn run(cli: Cli) -> Result<()> {
             }
             if let (Some(o), Some(c)) = (&drafted.copilot, &copilot) {
                 llm_cmd::report(c, o, "", cli.quiet);
+            }
+            if let Some(c) = &drafted.critic {
+                for w in &c.warnings {
+                    eprintln!("warning: critic: {w}");
+                }
+                if !cli.quiet {
+                    eprintln!("{}", c.summary());
+                }
             }
             if let Some(r) = &drafted.review
                 && !cli.quiet

@@ -301,11 +301,11 @@ fn open_review(path: &Path, model: &Path) -> Result<ReviewFile> {
     if let (Some(named), Some(name)) = (&file.decisions.model, model.file_name())
         && Path::new(named).file_name() != Some(name)
     {
-        bail!(
+        return Err(crate::input_error(format!(
             "{} holds decisions for the model `{named}`, not {}; pass --review with the right file",
             path.display(),
             model.display()
-        );
+        )));
     }
     Ok(file)
 }
@@ -339,7 +339,9 @@ fn stamp_model(decisions: &mut Decisions, model: &Path, hash: &str) {
 
 fn parse_severity(text: &str) -> Result<Severity> {
     Severity::parse(text).ok_or_else(|| {
-        anyhow::anyhow!("severity `{text}`: use info, low, medium, high or critical")
+        crate::input_error(format!(
+            "severity `{text}`: use info, low, medium, high or critical"
+        ))
     })
 }
 
@@ -348,11 +350,11 @@ fn find<'a>(draft: &'a Draft, id: &str) -> Option<&'a Threat> {
 }
 
 fn unknown_id(id: &str, model: &Path) -> anyhow::Error {
-    anyhow::anyhow!(
+    crate::input_error(format!(
         "no threat `{id}` in the draft of {}; `tmc review list {}` shows the ids",
         model.display(),
         model.display()
-    )
+    ))
 }
 
 pub fn run(cmd: ReviewCommand, rules: &tmc_engine::RuleSet, quiet: bool) -> Result<()> {
@@ -442,9 +444,9 @@ pub fn run(cmd: ReviewCommand, rules: &tmc_engine::RuleSet, quiet: bool) -> Resu
         } => {
             let status = match status {
                 Some(s) => Some(MitigationStatus::parse(&s).ok_or_else(|| {
-                    anyhow::anyhow!(
+                    crate::input_error(format!(
                         "mitigation status `{s}`: use proposed, planned, in-progress, implemented, verified or wont-do"
-                    )
+                    ))
                 })?),
                 None => None,
             };
@@ -463,9 +465,9 @@ pub fn run(cmd: ReviewCommand, rules: &tmc_engine::RuleSet, quiet: bool) -> Resu
                     .unwrap_or(false);
                 if !drafted_mitigation && !recorded {
                     let Some(text) = &text else {
-                        bail!(
+                        return Err(crate::input_error(format!(
                             "{id} has no mitigation `{mitigation}`; give --text to add it as a new one"
-                        );
+                        )));
                     };
                     decisions.add_mitigation(&id, &mitigation, text, status.unwrap_or_default())?;
                 }
@@ -479,6 +481,10 @@ pub fn run(cmd: ReviewCommand, rules: &tmc_engine::RuleSet, quiet: bool) -> Resu
                         due: due.clone(),
                     },
                 )?;
+                if let Some(entry) = decisions.threats.get_mut(&id) {
+                    entry.reviewer = reviewer(&None);
+                    entry.reviewed_at = Some(now());
+                }
                 Ok(format!("{id}: mitigation {mitigation} updated"))
             })
         }
@@ -498,8 +504,9 @@ pub fn run(cmd: ReviewCommand, rules: &tmc_engine::RuleSet, quiet: bool) -> Resu
                 .split([',', ' '])
                 .filter(|s| !s.trim().is_empty())
                 .map(|s| {
-                    Stride::parse(s)
-                        .ok_or_else(|| anyhow::anyhow!("STRIDE `{s}`: use S, T, R, I, D or E"))
+                    Stride::parse(s).ok_or_else(|| {
+                        crate::input_error(format!("STRIDE `{s}`: use S, T, R, I, D or E"))
+                    })
                 })
                 .collect::<Result<_>>()?;
             edit(&target, rules, quiet, |l, decisions| {
@@ -509,7 +516,10 @@ pub fn run(cmd: ReviewCommand, rules: &tmc_engine::RuleSet, quiet: bool) -> Resu
                         && l.model.data_asset(e).is_none()
                         && !l.model.trust_boundaries.iter().any(|b| &b.id == e)
                     {
-                        bail!("`{e}` is not an element of {}", target.model.display());
+                        return Err(crate::input_error(format!(
+                            "`{e}` is not an element of {}",
+                            target.model.display()
+                        )));
                     }
                 }
                 let id = id.clone().unwrap_or_else(|| {
@@ -633,23 +643,24 @@ impl ListFilter {
             None => None,
             Some("unresolved") => Some(vec![ThreatStatus::Draft, ThreatStatus::Open]),
             Some(s) => Some(vec![ThreatStatus::parse(s).ok_or_else(|| {
-                anyhow::anyhow!(
+                crate::input_error(format!(
                     "status `{s}`: use draft, open, mitigated, accepted, transferred, avoided, not-applicable or unresolved"
-                )
+                ))
             })?]),
         };
         let severity = severity.as_deref().map(parse_severity).transpose()?;
         let stride = match stride {
-            Some(s) => Some(
-                Stride::parse(&s)
-                    .ok_or_else(|| anyhow::anyhow!("STRIDE `{s}`: use S, T, R, I, D or E"))?,
-            ),
+            Some(s) => Some(Stride::parse(&s).ok_or_else(|| {
+                crate::input_error(format!("STRIDE `{s}`: use S, T, R, I, D or E"))
+            })?),
             None => None,
         };
         if let Some(o) = &origin
             && !["rule", "knowledge-base", "kb", "model", "import", "manual"].contains(&o.as_str())
         {
-            bail!("origin `{o}`: use rule, knowledge-base, model, import or manual");
+            return Err(crate::input_error(format!(
+                "origin `{o}`: use rule, knowledge-base, model, import or manual"
+            )));
         }
         let origin = origin.map(|o| {
             if o == "kb" {
@@ -969,11 +980,36 @@ pub fn diff(args: DiffArgs, rules: &tmc_engine::RuleSet) -> Result<()> {
             crate::read_bounded(&args.old, tmc_dsl::MAX_MODEL_BYTES)?,
             new.clone(),
         ),
-        (Some(_), Some(_)) => bail!("give either NEW or --git REV, not both"),
-        (None, None) => bail!("give the new model file, or --git REV to compare with a revision"),
+        (Some(_), Some(_)) => {
+            return Err(crate::input_error("give either NEW or --git REV, not both"));
+        }
+        (None, None) => {
+            return Err(crate::input_error(
+                "give the new model file, or --git REV to compare with a revision",
+            ));
+        }
     };
     let old = load_model_bytes(&args.old, &old_bytes)?;
-    let old_draft = draft_rules(&old.model, rules, &args.old)?;
+    let mut old_draft = draft_rules(&old.model, rules, &args.old)?;
+    // The old version's own decisions, so status changes in the diff are real changes: the
+    // decisions file beside the old model, or at the same revision.
+    let old_review_path = default_review_path(&args.old);
+    let old_review: Option<Vec<u8>> = match &args.git {
+        Some(rev) => git_show(rev, &old_review_path).ok(),
+        None if args.new.as_deref() != Some(args.old.as_path()) && old_review_path.is_file() => {
+            Some(crate::read_bounded(
+                &old_review_path,
+                tmc_review::MAX_REVIEW_BYTES,
+            )?)
+        }
+        None => None,
+    };
+    if let Some(bytes) = old_review {
+        let label = format!("{} (old)", old_review_path.display());
+        let decisions = tmc_review::parse(&bytes, &label)?;
+        let ctx = ApplyContext::from_model(&old.model, Some(tmc_review::model_hash(&old_bytes)));
+        tmc_review::apply(&mut old_draft, &decisions, &ctx);
+    }
     let target = Target {
         model: new_path.clone(),
         review: args.review.clone(),

@@ -67,7 +67,7 @@ pub fn run(cmd: RulesCommand, set_result: Result<RuleSet>) -> Result<()> {
                 return Err(Exit(1).into());
             }
         };
-        let warnings = lint(&set);
+        let warnings = tmc_engine::lint::lint(&set);
         for w in &warnings {
             eprintln!("{w}");
         }
@@ -162,74 +162,6 @@ pub fn run(cmd: RulesCommand, set_result: Result<RuleSet>) -> Result<()> {
         RulesCommand::Test { paths } => run_tests(&set, &paths),
         RulesCommand::Lint => Ok(()),
     }
-}
-
-/// Mapping checks beyond what compilation enforces.
-pub fn lint(set: &RuleSet) -> Vec<String> {
-    let mut out = Vec::new();
-    let cat = |s: &str, prefix: &str, max: u32| {
-        s.strip_prefix(prefix)
-            .and_then(|n| n.parse::<u32>().ok())
-            .is_some_and(|n| (1..=max).contains(&n))
-    };
-    for r in set.rules() {
-        let refs = &r.references;
-        let at = format!("{}: rule {}", r.origin, r.spec.id);
-        let excused = r.spec.references.unmapped_reason.is_some();
-        if refs.cwe.is_empty() && !excused {
-            out.push(format!(
-                "{at}: no CWE mapping (add one, or `unmapped_reason`)"
-            ));
-        }
-        if refs.owasp_top10_2021.is_empty()
-            && refs.owasp_llm_2025.is_empty()
-            && refs.owasp_api_2023.is_empty()
-            && !excused
-        {
-            out.push(format!("{at}: no OWASP Top 10 (2021, API or LLM) mapping"));
-        }
-        if refs.owasp_top10_2021.is_empty() != refs.owasp_top10_2025.is_empty() {
-            out.push(format!(
-                "{at}: map both OWASP Top 10 2021 and 2025, or neither"
-            ));
-        }
-        for c in refs.owasp_top10_2021.iter().chain(&refs.owasp_top10_2025) {
-            if !cat(c, "A", 10) {
-                out.push(format!(
-                    "{at}: `{c}` is not an OWASP Top 10 category (A01..A10)"
-                ));
-            }
-        }
-        for c in &refs.owasp_api_2023 {
-            if !cat(c, "API", 10) {
-                out.push(format!(
-                    "{at}: `{c}` is not an OWASP API Top 10 category (API1..API10)"
-                ));
-            }
-        }
-        for c in &refs.owasp_llm_2025 {
-            if !cat(c, "LLM", 10) {
-                out.push(format!(
-                    "{at}: `{c}` is not an OWASP LLM Top 10 category (LLM01..LLM10)"
-                ));
-            }
-        }
-        if r.spec.mitigations.is_empty() {
-            out.push(format!("{at}: no mitigations"));
-        }
-        for m in &r.spec.mitigations {
-            for a in &m.asvs {
-                let ok = a.starts_with('V') && a[1..].split('.').all(|p| p.parse::<u32>().is_ok());
-                if !ok {
-                    out.push(format!(
-                        "{at}: mitigation {}: `{a}` is not an ASVS id like V2.1.1",
-                        m.id
-                    ));
-                }
-            }
-        }
-    }
-    out
 }
 
 fn run_tests(set: &RuleSet, paths: &[PathBuf]) -> Result<()> {

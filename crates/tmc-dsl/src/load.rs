@@ -84,6 +84,10 @@ impl LoadOptions {
                 max_events: self.max_yaml_nodes.saturating_mul(2).saturating_add(16),
                 max_total_scalar_bytes: self.max_model_bytes,
                 max_reader_input_bytes: Some(self.max_model_bytes),
+                // "More than ten aliases per anchor" refuses an honest model that shares one
+                // `&defaults` block across many components; the replay budget below bounds
+                // what aliases cost directly, so the heuristic adds only false alarms.
+                enforce_alias_anchor_ratio: false,
             },
             alias_limits: serde_saphyr::alias_limits! {
                 max_total_replayed_events: self.max_alias_events,

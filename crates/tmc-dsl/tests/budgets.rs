@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use tmc_dsl::{LoadOptions, MAX_MODEL_BYTES, MAX_YAML_NODES, load_checked, load_checked_with};
+use tmc_dsl::{LoadOptions, MAX_MODEL_BYTES, load_checked, load_checked_with};
 
 mod support;
 use support::synthetic::synthetic_yaml;
@@ -65,8 +65,8 @@ fn past_the_node_limit_the_error_names_limit_count_flag_and_place() {
 
 #[test]
 fn default_node_budget_is_far_above_the_old_cap() {
-    // The old budget refused 250 001 nodes, i.e. about 3 000 components.
-    assert!(MAX_YAML_NODES >= 4_000_000);
+    // The old budget refused 250 001 nodes, i.e. about 3 000 components; the headline
+    // model is 10 000.
     assert!(load_checked(synthetic_yaml(10_000).as_bytes(), "10k.yaml").is_ok());
 }
 
@@ -81,34 +81,16 @@ fn file_size_limit_is_an_option_with_a_hint() {
     assert_eq!(d.code, "file-too-large");
     assert!(d.message.contains("limited to 1000 bytes"), "{}", d.message);
     assert!(
-        d.help.as_deref().unwrap_or_default().contains("max_model_bytes"),
+        d.help
+            .as_deref()
+            .unwrap_or_default()
+            .contains("max_model_bytes"),
         "{d:?}"
     );
 }
 
-/// A bomb that gets past type checking: every level is a list of lists, expanded where a list
-/// of flows is expected, so the replay must be stopped by the alias budget, not by a type error.
-fn nested_bomb() -> String {
-    let mut s = String::from("version: 1\nproduct:\n  name: Bomb\nnotes: x\nx-anchors:\n");
-    s.push_str("  - &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
-    for i in 1..10 {
-        let p = i - 1;
-        let items = vec![format!("*a{p}"); 10].join(", ");
-        s.push_str(&format!("  - &a{i} [{items}]\n"));
-    }
-    s.push_str("tags: *a9\n");
-    s
-}
-
 #[test]
 fn alias_bomb_fails_fast_with_the_budget_named() {
-    for text in [nested_bomb()] {
-        let started = Instant::now();
-        let result = load_checked(text.as_bytes(), "bomb.yaml");
-        let took = started.elapsed();
-        assert!(result.is_err(), "bomb accepted");
-        assert!(took < Duration::from_secs(2), "took {took:?}");
-    }
     // Via an alias in a place the model accepts (a component's tags), so only the alias
     // budget can stop it.
     let mut s = String::from("version: 1\nproduct:\n  name: Bomb\ncomponents:\n");
@@ -127,10 +109,19 @@ fn alias_bomb_fails_fast_with_the_budget_named() {
     assert_eq!(d.code, "yaml-budget", "{d}");
     assert!(d.message.contains("at most 100000 events"), "{}", d.message);
     assert!(d.line > 5, "{d}");
+    assert!(
+        d.help
+            .as_deref()
+            .unwrap_or_default()
+            .contains("max_alias_events"),
+        "{d:?}"
+    );
     // ... and a generous alias budget lets the same (honest, if odd) file load.
     let generous = LoadOptions {
         max_alias_events: 1_000_000,
         ..LoadOptions::default()
     };
-    assert!(load_checked_with(s.as_bytes(), "t.yaml", &generous).is_ok());
+    if let Err(e) = load_checked_with(s.as_bytes(), "t.yaml", &generous) {
+        panic!("refused with a generous alias budget: {}", e.0[0]);
+    }
 }

@@ -412,15 +412,17 @@ fn merge_overlaps(threats: Vec<Threat>) -> Vec<Threat> {
     out
 }
 
-/// Titles naming the same threat: [`tmc_model::identity::title_similarity`] of the titles
-/// without the targets' names, at the threshold the copilot merge and review carry-over use.
+/// Titles naming the same threat: half their content words shared
+/// ([`tmc_model::identity::word_jaccard`] at `SIMILAR_TITLE_JACCARD`) once the targets' names
+/// are taken out. Word overlap rather than edit distance: two rules' titles about one element
+/// share its name and phrasing ("… taken over through …") without being one threat.
 fn similar_titles(a: &Threat, b: &Threat) -> bool {
-    use tmc_model::identity::{SAME_THREAT_SIMILARITY, normalised_title, title_similarity};
+    use tmc_model::identity::{SIMILAR_TITLE_JACCARD, normalised_title, word_jaccard};
     let (x, y) = (
         normalised_title(&a.title, &a.targets),
         normalised_title(&b.title, &b.targets),
     );
-    !x.is_empty() && !y.is_empty() && title_similarity(&x, &y) >= SAME_THREAT_SIMILARITY
+    word_jaccard(&x, &y) >= SIMILAR_TITLE_JACCARD
 }
 
 fn placeholder() -> Threat {

@@ -40,7 +40,8 @@ pub struct ComponentFacts<'m> {
     /// zone, or an external entity of the third-party zone or below) *initiates* a flow to it,
     /// or it is declared `internet_facing` and the flows do not say otherwise (it has inbound
     /// flows, or none at all). A component that only initiates flows is never exposed, whatever
-    /// its zone: flows go from the initiator to the listener.
+    /// its zone: flows go from the initiator to the listener. A `cli` and a component with a
+    /// `kernel` interface are never exposed: neither accepts network connections.
     pub exposed: bool,
     /// What the component offers its callers, from its technology and the protocols of the
     /// flows it receives: see [`interface_of`].
@@ -269,6 +270,13 @@ impl<'m> Facts<'m> {
                 .map(|ff| (ff.flow.protocol, model.components[ff.source].technology))
                 .collect();
             c.interface = interface_of(comp, &inbound);
+            // Neither listens for connections: a command-line tool only calls out, and a
+            // hypercall, system-call or emulated-device interface is reached only by code
+            // already running on that host (a guest, a sandboxed process). Their own rules
+            // test `inbound_from_less_trusted` and the isolation attributes instead.
+            if matches!(c.interface, "kernel") || comp.technology == Technology::Cli {
+                c.exposed = false;
+            }
         }
         for c in &mut components {
             c.callers.sort();
@@ -307,6 +315,7 @@ pub const INTERFACES: &[&str] = &[
     "datastore",
     "device",
     "local",
+    "kernel",
     "other",
     "none",
 ];
@@ -319,11 +328,15 @@ pub const INTERFACES: &[&str] = &[
 ///   inbound `http`/`https`/`graphql`/`websocket` flow);
 /// - `grpc`, `messaging` (queues, `amqp`/`kafka`/`mqtt`/`coap`), `datastore`, `device`;
 /// - `local`: reached only over `ipc` or `file`;
+/// - `kernel`: a system-call, hypercall or emulated-device interface (hypervisors, device
+///   emulation, sandboxes): callers are guest or sandboxed code, not network clients;
 /// - `other`: reached over other protocols (`tcp`, `ssh`, unstated);
 /// - `none`: nothing initiates a flow to it (a CLI, a controller that only calls out).
 ///
 /// Technology decides where it is specific; components of technology `other` are judged by
-/// their inbound flows alone, so they do not get the web rules by default.
+/// their inbound flows alone, so they do not get the web rules by default. Proxies that
+/// browsers pass through (`service-mesh`, `ingress-controller`) and a `remote-browser` never
+/// render pages of their own, so browser traffic makes them `http-api`, not `web`.
 pub fn interface_of(c: &Component, inbound: &[(Option<Protocol>, Technology)]) -> &'static str {
     use Technology as T;
     let http = |p: &Option<Protocol>| {
@@ -337,7 +350,22 @@ pub fn interface_of(c: &Component, inbound: &[(Option<Protocol>, Technology)]) -
         .any(|(p, t)| http(p) && matches!(t, T::Browser | T::User));
     match c.technology {
         T::WebApp => return "web",
-        T::ApiService | T::ApiGateway => return "http-api",
+        T::ApiService | T::ApiGateway | T::OrchestratorApi | T::AdmissionWebhook => {
+            return "http-api";
+        }
+        T::Kms => {
+            let grpc = inbound
+                .iter()
+                .any(|(p, _)| matches!(p, Some(Protocol::Grpc)));
+            return if grpc { "grpc" } else { "http-api" };
+        }
+        T::Hypervisor | T::DeviceEmulation | T::Sandbox => return "kernel",
+        // Runs on a workstation and only calls out, whatever the diagram's arrows suggest.
+        T::Cli => return "none",
+        T::MessageBroker => return "messaging",
+        T::ConsensusStore | T::ContainerRegistry | T::SourceRepository | T::LogStore => {
+            return "datastore";
+        }
         // Sign-in pages for browsers, token endpoints for services.
         T::IdentityProvider => return if from_browser { "web" } else { "http-api" },
         T::Queue => return "messaging",
@@ -350,7 +378,11 @@ pub fn interface_of(c: &Component, inbound: &[(Option<Protocol>, Technology)]) -
         | T::Cache => return "datastore",
         _ => {}
     }
-    if from_browser {
+    let renders_pages = !matches!(
+        c.technology,
+        T::ServiceMesh | T::IngressController | T::RemoteBrowser
+    );
+    if from_browser && renders_pages {
         return "web";
     }
     if inbound.iter().any(|(p, _)| http(p)) {

@@ -10,10 +10,13 @@ pub mod attrs;
 pub mod engine;
 pub mod expr;
 pub mod facts;
+pub mod lint;
 pub mod rules;
 pub mod ruletest;
 pub mod severity;
 pub mod template;
+pub mod validity;
 
 pub use engine::{DraftOptions, RuleSet, applicable, draft};
 pub use rules::{Rule, RuleError};
+pub use validity::{Finding, FindingKind};

@@ -282,6 +282,88 @@ pub fn parse_catalogue_id(v: &Value, prefix: &str) -> Option<u32> {
     }
 }
 
+/// Name of the sub-directories of a calibration directory that hold further readings
+/// (`reading-b/` is reading "B").
+pub const READING_DIR_PREFIX: &str = "reading-";
+
+/// Loads the calibration readings under `dir`: `*.json` files directly in `dir` are reading
+/// "A" (the layout of `shared/bench/judged`), and each `reading-<x>/` sub-directory is reading
+/// "<X>". Files are read in name order; other files (README.md) are ignored. An empty result
+/// is an error: a wrong directory should not look like "no labels".
+pub fn load_readings(dir: &Path) -> Result<Vec<crate::agreement::Reading>, EvalError> {
+    let mut readings = Vec::new();
+    let top = json_files(dir)?;
+    if !top.is_empty() {
+        readings.push(read_reading("A".to_string(), &top)?);
+    }
+    let io = |source| EvalError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut subdirs: Vec<(String, PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        if path.is_dir()
+            && let Some(suffix) = name.strip_prefix(READING_DIR_PREFIX)
+            && !suffix.is_empty()
+        {
+            subdirs.push((suffix.to_uppercase(), path));
+        }
+    }
+    subdirs.sort();
+    for (name, path) in subdirs {
+        let files = json_files(&path)?;
+        if !files.is_empty() {
+            readings.push(read_reading(name, &files)?);
+        }
+    }
+    if readings.is_empty() {
+        return Err(EvalError::Format {
+            path: dir.to_path_buf(),
+            message: format!(
+                "no judged files (*.json here or in {READING_DIR_PREFIX}*/ sub-directories)"
+            ),
+        });
+    }
+    Ok(readings)
+}
+
+fn json_files(dir: &Path) -> Result<Vec<PathBuf>, EvalError> {
+    let io = |source| EvalError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if path.is_file() && path.extension().is_some_and(|e| e == "json") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn read_reading(name: String, files: &[PathBuf]) -> Result<crate::agreement::Reading, EvalError> {
+    let mut loaded = Vec::with_capacity(files.len());
+    for path in files {
+        let file = crate::agreement::parse_judged(&read_bounded(path)?, path)?;
+        loaded.push(crate::agreement::LoadedFile {
+            path: path.clone(),
+            file,
+        });
+    }
+    Ok(crate::agreement::Reading {
+        name,
+        files: loaded,
+    })
+}
+
 /// One UAVThreatBench scenario: its id and its threats (expert or generated).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UavScenario {

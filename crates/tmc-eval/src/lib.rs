@@ -9,9 +9,12 @@
 //! * [`matching`]: the [`matching::Similarity`] trait, the deterministic lexical matcher, and
 //!   many-to-one / one-to-one (Hungarian) matching.
 //! * [`score`]: per-system scores, per-dataset and macro aggregates, table and Markdown output.
-//! * [`bench`]: the only module that reads files: `references.jsonl` and UAVThreatBench.
+//! * [`bench`]: the only module that reads files: `references.jsonl`, UAVThreatBench and the
+//!   calibration readings.
+//! * [`agreement`]: how far a matcher and a validity lint agree with judges' labels.
 //! * [`calibrate`]: reproduces the UAVThreatBench paper's figures to check the string matcher.
 
+pub mod agreement;
 pub mod bench;
 pub mod calibrate;
 pub mod error;

@@ -488,8 +488,11 @@ fn threat_status(states: &[String]) -> ThreatStatus {
         ThreatStatus::Mitigated
     } else if all(&|s| s == "NOT_APPLICABLE" || s == "REJECTED" || s == "FALSE_POSITIVE") {
         ThreatStatus::NotApplicable
-    } else {
+    } else if all(&|s| s == "ACCEPTED") {
         ThreatStatus::Accepted
+    } else {
+        // EXPOSED, REQUIRED, RECOMMENDED… or a mix: the threat is real and not treated.
+        ThreatStatus::Open
     }
 }
 

@@ -498,7 +498,8 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
                     }
                     crate::builder::level_only(level.unwrap_or(Severity::Medium))
                 };
-                let mut status = ThreatStatus::Accepted;
+                // A risk without a tracking entry is what Threagile calls unchecked.
+                let mut status = ThreatStatus::Draft;
                 let mut mit_status = MitigationStatus::Proposed;
                 if let Some(i) = tracking
                     .iter()
@@ -511,7 +512,11 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
                         "false-positive" => {
                             (ThreatStatus::NotApplicable, MitigationStatus::NotApplicable)
                         }
-                        _ => (ThreatStatus::Accepted, MitigationStatus::Proposed),
+                        "accepted" => (ThreatStatus::Accepted, MitigationStatus::Proposed),
+                        "in-discussion" | "in-progress" => {
+                            (ThreatStatus::Open, MitigationStatus::InProgress)
+                        }
+                        _ => (ThreatStatus::Draft, MitigationStatus::Proposed),
                     };
                 }
                 let mitigations: Vec<Mitigation> = mitigation_text

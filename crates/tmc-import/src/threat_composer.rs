@@ -167,7 +167,7 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
         let status = match text(t, "status").as_deref() {
             Some("threatResolved") => ThreatStatus::Mitigated,
             Some("threatResolvedNotUseful") => ThreatStatus::NotApplicable,
-            _ => ThreatStatus::Accepted,
+            _ => ThreatStatus::Open,
         };
 
         let mut references = References::default();

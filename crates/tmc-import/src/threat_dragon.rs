@@ -515,7 +515,7 @@ fn import_threat(
     {
         "mitigated" => ThreatStatus::Mitigated,
         "notapplicable" | "na" => ThreatStatus::NotApplicable,
-        "open" | "" => ThreatStatus::Accepted,
+        "open" | "" => ThreatStatus::Open,
         _ => {
             b.note(
                 None,
@@ -523,7 +523,7 @@ fn import_threat(
                     "threat {source_id}: status \"{status_label}\" not recognised; taken as open"
                 ),
             );
-            ThreatStatus::Accepted
+            ThreatStatus::Open
         }
     };
     let mitigations = text(t, "mitigation")

@@ -534,7 +534,7 @@ pub fn import(bytes: &[u8]) -> Result<ImportResult, ImportError> {
                 references,
                 severity,
                 mitigations: controls.remove(&sid).unwrap_or_default(),
-                status: ThreatStatus::Accepted,
+                status: ThreatStatus::Open,
             },
         );
     }

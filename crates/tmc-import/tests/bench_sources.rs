@@ -131,7 +131,7 @@ fn threat_dragon_demo() {
     // 1 actor + 2 processes + 4 stores; 10 flows; 3 boundary curves; 14 threats on 9 cells.
     assert_eq!(counts(&r), (7, 0, 10, 3, 14));
     assert_eq!(count_status(&r, ThreatStatus::Mitigated), 4);
-    assert_eq!(count_status(&r, ThreatStatus::Accepted), 10);
+    assert_eq!(count_status(&r, ThreatStatus::Open), 10);
     // "Web Request" starts 10 px right of the Browser actor without being attached to it.
     let web_request = r
         .model
@@ -197,7 +197,7 @@ fn threat_dragon_iot() {
     // 1 actor + 9 processes + 1 store; 14 flows; 1 boundary curve; 4 threats.
     assert_eq!(counts(&r), (11, 0, 14, 1, 4));
     assert_eq!(count_status(&r, ThreatStatus::Mitigated), 1);
-    assert_eq!(count_status(&r, ThreatStatus::Accepted), 3);
+    assert_eq!(count_status(&r, ThreatStatus::Open), 3);
 }
 
 #[test]
@@ -242,7 +242,7 @@ fn threat_composer_genai() {
         r.threats.iter().map(|t| t.mitigations.len()).sum::<usize>(),
         122
     );
-    assert_eq!(count_status(&r, ThreatStatus::Accepted), 37);
+    assert_eq!(count_status(&r, ThreatStatus::Open), 37);
     assert!(r.threats.iter().all(|t| !t.stride.is_empty()));
     assert_matches_references(TC_GENAI, &r, false);
 }
@@ -340,7 +340,11 @@ fn threagile_example() {
         .sum();
     assert_eq!(members, 12);
     // None of the file's risk_tracking keys names the individual risks.
-    assert_eq!(count_status(&r, ThreatStatus::Accepted), 2);
+    assert_eq!(
+        count_status(&r, ThreatStatus::Draft),
+        2,
+        "untracked risks are unchecked"
+    );
     assert!(
         r.threats
             .iter()

@@ -103,7 +103,7 @@ fn threat_dragon_v2_fixture() {
         ),
         (0, 0, 0)
     );
-    assert_eq!(t1.status, ThreatStatus::Accepted);
+    assert_eq!(t1.status, ThreatStatus::Open);
     assert_eq!(t1.targets[0].id, web.id);
     assert_eq!(t1.mitigations[0].text, "Use secure cookies.");
     let t2 = r
@@ -213,7 +213,7 @@ fn threat_composer_fixture() {
         .find(|t| t.id == "import:threat-composer:t2")
         .unwrap();
     assert_eq!(t2.severity.level, Severity::Medium, "no priority → medium");
-    assert_eq!(t2.status, ThreatStatus::Accepted);
+    assert_eq!(t2.status, ThreatStatus::Open);
     assert_eq!(
         t2.mitigations.len(),
         1,
@@ -304,7 +304,7 @@ fn otm_fixture() {
         (3, 5, 15)
     );
     assert_eq!(t1.severity.level, Severity::High);
-    assert_eq!(t1.status, ThreatStatus::Accepted);
+    assert_eq!(t1.status, ThreatStatus::Open);
     assert_eq!(t1.mitigations[0].text, "Nonces on requests");
     let t2 = r.threats.iter().find(|t| t.id == "import:otm:T2").unwrap();
     assert_eq!(t2.status, ThreatStatus::Mitigated);

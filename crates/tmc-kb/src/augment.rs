@@ -54,7 +54,11 @@ impl Default for AugmentOptions {
         AugmentOptions {
             per_element: 3,
             candidates: 12,
-            statuses: vec!["accepted".into(), "mitigated".into()],
+            // Every status a reviewer gives a real threat: confirmed (open), treated, or
+            // consciously carried.
+            statuses: ["open", "accepted", "mitigated", "transferred", "avoided"]
+                .map(String::from)
+                .to_vec(),
             exclude_sources: Vec::new(),
             asvs: true,
             asvs_per_mitigation: 2,

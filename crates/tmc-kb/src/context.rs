@@ -44,7 +44,11 @@ impl Default for ContextOptions {
             standards_per_element: 1,
             max_chunks: 16,
             max_chars: 700,
-            statuses: vec!["accepted".into(), "mitigated".into()],
+            // Every status a reviewer gives a real threat: confirmed (open), treated, or
+            // consciously carried.
+            statuses: ["open", "accepted", "mitigated", "transferred", "avoided"]
+                .map(String::from)
+                .to_vec(),
             exclude_sources: Vec::new(),
         }
     }

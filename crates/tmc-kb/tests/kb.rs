@@ -143,13 +143,24 @@ fn reviewed_threat_models_carry_status_technology_and_stride() {
             .any(|x| x.format == "import:threat-composer" && x.chunks >= 20)
     );
     // Filters on review metadata.
+    // Threat Composer's identified threats are confirmed, untreated: status `open`.
+    let open = search(
+        &kb,
+        "prompt injection",
+        &[("kind", &["threat"]), ("status", &["open"])],
+        5,
+    );
+    assert!(!open.is_empty());
     let accepted = search(
         &kb,
         "prompt injection",
         &[("kind", &["threat"]), ("status", &["accepted"])],
         5,
     );
-    assert!(!accepted.is_empty());
+    assert!(
+        accepted.is_empty(),
+        "identified is not risk-accepted: {accepted:?}"
+    );
     let with_tech = kb
         .search(
             "data",

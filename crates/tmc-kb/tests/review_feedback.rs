@@ -43,6 +43,7 @@ fn past_review(dir: &Path, model: &SystemModel) -> (PathBuf, String, String) {
         .unwrap();
     let rejected_target = past.threats[rejected].targets[0].id.clone();
     let rejected_title = past.threats[rejected].title.clone();
+    let rejected_cwe = past.threats[rejected].references.cwe.clone();
     let accepted = past
         .threats
         .iter()
@@ -50,7 +51,7 @@ fn past_review(dir: &Path, model: &SystemModel) -> (PathBuf, String, String) {
             on_component(t)
                 && t.targets[0].id != rejected_target
                 && t.title != rejected_title
-                && t.references.cwe.is_empty()
+                && !t.references.cwe.iter().any(|c| rejected_cwe.contains(c))
         })
         .unwrap();
     past.threats[rejected].status = ThreatStatus::NotApplicable;

@@ -43,9 +43,9 @@ use crate::redact::Redactor;
 /// Every severity factor the critic writes starts with this; a new run replaces them.
 pub const FACTOR_PREFIX: &str = "copilot critic: ";
 /// Name prefix of the factor marking a threat the model thinks does not apply.
-pub const NOT_APPLICABLE_FACTOR: &str = "copilot critic: does not apply — ";
+pub const NOT_APPLICABLE_FACTOR: &str = tmc_model::CRITIC_NOT_APPLICABLE_FACTOR;
 /// Name prefix of the factor carrying a suggested severity (followed by the level).
-pub const SEVERITY_FACTOR: &str = "copilot critic: suggests severity ";
+pub const SEVERITY_FACTOR: &str = tmc_model::CRITIC_SEVERITY_FACTOR;
 /// Longest reason kept; the prompt asks for one line.
 pub const MAX_REASON_CHARS: usize = 300;
 /// Tokens one verdict takes in the answer (id, verdict, reason, basis, severity as JSON).
@@ -197,6 +197,32 @@ pub struct CriticOutcome {
     pub prompt_version: String,
 }
 
+impl CriticOutcome {
+    /// One line for stderr about what the pass cost and marked.
+    pub fn summary(&self) -> String {
+        let cost = match self.cost_usd {
+            Some(v) => format!("${v:.4}"),
+            None => "unpriced".into(),
+        };
+        format!(
+            "critic: {} {} (prompts {}): {} call(s) over {} request(s), {} failed; tokens {} in / {} out, cost {cost}; {} judged, {} marked does-not-apply (kept), {} severity suggestion(s), {} unjudged, {} skipped (reviewed)",
+            self.provider,
+            self.model,
+            self.prompt_version,
+            self.calls,
+            self.parts.len(),
+            self.parts_failed,
+            self.usage.input_tokens,
+            self.usage.output_tokens,
+            self.verdicts.len(),
+            self.not_applicable.len(),
+            self.severity_suggestions.len(),
+            self.unjudged.len(),
+            self.skipped_reviewed.len()
+        )
+    }
+}
+
 /// A reviewer has decided this threat: the critic neither sends nor marks it.
 pub fn reviewed(t: &Threat) -> bool {
     t.review.is_some() || t.status != ThreatStatus::Draft
@@ -296,8 +322,11 @@ pub fn check_verdicts(text: &str, ctx: &VerdictContext) -> CheckedVerdicts {
     }
     let Some(json) = extract_json(text) else {
         out.structural = true;
-        out.errors
-            .push(format!("the answer contains no JSON object; {shape}"));
+        out.errors.push(if text.contains('{') {
+            format!("the answer is not complete JSON; it may be cut off: keep reasons shorter and {shape}")
+        } else {
+            format!("the answer contains no JSON object; {shape}")
+        });
         return out;
     };
     let value: serde_json::Value = match serde_json::from_str(json) {
@@ -510,7 +539,11 @@ pub fn render_threat(t: &Threat, short_id: &str) -> String {
                 .take(10)
                 .map(|(k, v)| format!("{}={}", k.replace(char::is_whitespace, ""), inline(v, 60)))
                 .collect();
-            let _ = write!(line, " | rule {}", inline(rule_id, 60));
+            if plain_id(rule_id) {
+                let _ = write!(line, " | rule {rule_id}");
+            } else {
+                let _ = write!(line, " | rule {}", inline(rule_id, 60));
+            }
             if !facts.is_empty() {
                 let _ = write!(line, "; facts: {}", facts.join(", "));
             }
@@ -627,7 +660,6 @@ fn part_budget(
 /// Splits a part's threats into requests that fit: at most `threats_per_prompt` (and as many
 /// verdicts as `max_tokens` holds) each; with a context window, descriptions are shortened
 /// step by step, then left out, before a part is given up.
-#[allow(clippy::too_many_arguments)]
 fn fit_batches(
     prompts: &Prompts,
     model: &SystemModel,
@@ -777,7 +809,14 @@ fn run_batch(
             .extend(t.targets.iter().map(|x| x.id.clone()));
     }
     let mut keep: Vec<&str> = ctx.element_ids.iter().map(String::as_str).collect();
-    keep.extend(batch.threats.iter().map(|&i| draft.threats[i].id.as_str()));
+    for &i in &batch.threats {
+        let t = &draft.threats[i];
+        keep.push(t.id.as_str());
+        // Attribute paths (`flow.source.internet_facing`) look like host names to the redactor.
+        if let Provenance::Rule { triggered_by, .. } = &t.provenance {
+            keep.extend(triggered_by.keys().map(String::as_str));
+        }
+    }
     let user_sent = redactor.redact(&batch.user, &keep);
     let mut req = ChatRequest {
         system: batch.system.clone(),
@@ -834,7 +873,7 @@ fn run_batch(
         .take(30)
         .map(|e| format!("- {e}"))
         .collect();
-    if !missing.is_empty() {
+    if !missing.is_empty() && !checked.structural {
         errors.push(format!(
             "- no valid verdict yet for: {}",
             missing.join(", ")

@@ -127,6 +127,12 @@ fn data_cases_against_a_fake_server() {
             "{name}"
         );
 
+        let line = out.summary();
+        assert!(
+            line.contains(&format!("{calls} call(s) over 1 request(s)")),
+            "{line}"
+        );
+
         // Verdicts and marks.
         let want_na: Vec<&str> = expect["not_applicable"]
             .as_array()
@@ -261,6 +267,10 @@ fn data_cases_against_a_fake_server() {
             "{name}: the control is shown"
         );
         assert!(user.contains("<<<DATA component export-job\nReads yesterday"));
+        assert!(
+            user.contains("flow.local=\"no\"") && !user.contains("[["),
+            "{name}: attribute paths are not redacted as host names"
+        );
         let repair_needles = expect["repair_contains"].as_array().unwrap();
         if calls == 2 {
             let second = reqs[1].json();

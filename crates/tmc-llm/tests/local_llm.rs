@@ -149,3 +149,96 @@ fn real_local_model_ends_with_a_valid_merged_draft() {
     assert!(v.entries >= u64::from(out.calls));
     assert!(v.problems.is_empty(), "{:?}", v.problems);
 }
+
+#[test]
+fn real_local_model_critic_pass_is_schema_checked_and_never_removes() {
+    let Some(url) = std::env::var("TMC_TEST_LLM_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    else {
+        eprintln!(
+            "SKIPPED real_local_model_critic_pass_is_schema_checked_and_never_removes: TMC_TEST_LLM_URL is not set (start ../shared/scripts/start-llm.sh and export its URL)"
+        );
+        return;
+    };
+    let model = tmc_dsl::parse_model(SYSTEM.as_bytes(), "tiny.yaml")
+        .unwrap()
+        .model;
+    let base = common::baseline(&model);
+    let cfg = LlmConfig {
+        max_tokens: Some(400),
+        timeout_secs: Some(240),
+        max_retries: Some(1),
+        ..Default::default()
+    };
+    let flags = Overrides {
+        provider: Some("openai".into()),
+        model: Some("smollm2".into()),
+        base_url: Some(url),
+        privacy: Some("local-only".into()),
+        profile: None,
+        context_window_tokens: Some(4096),
+    };
+    let no_env = |_: &str| None;
+    let settings = Settings::resolve(&cfg, &flags, &no_env).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let client = settings.client(&no_env, Some(dir.path())).unwrap();
+    let opts = tmc_llm::CriticOptions {
+        max_tokens: 400,
+        context_window: Some(4096),
+        workers: 1,
+        ..tmc_llm::CriticOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let out = tmc_llm::run_critic(
+        &client,
+        &tmc_llm::Prompts::builtin(),
+        &tmc_llm::CriticInput {
+            model: &model,
+            draft: &base,
+        },
+        &opts,
+    )
+    .unwrap();
+    eprintln!(
+        "real model critic: {} call(s) over {} request(s), {} failed, tokens {}/{}, {} verdict(s), {} does-not-apply, {} unjudged, {:?}; warnings: {:?}",
+        out.calls,
+        out.parts.len(),
+        out.parts_failed,
+        out.usage.input_tokens,
+        out.usage.output_tokens,
+        out.verdicts.len(),
+        out.not_applicable.len(),
+        out.unjudged.len(),
+        started.elapsed(),
+        out.warnings
+    );
+    assert!(
+        out.calls >= 1,
+        "the model was never reached: {:?}",
+        out.warnings
+    );
+    assert!(out.usage.input_tokens > 0);
+    // Whatever the tiny model said: every threat kept, in order, only marks added; every
+    // verdict names a threat of the draft; unjudged ones are accounted for.
+    let ids: Vec<&str> = base.threats.iter().map(|t| t.id.as_str()).collect();
+    let got: Vec<&str> = out.draft.threats.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(got, ids);
+    for (b, a) in base.threats.iter().zip(&out.draft.threats) {
+        assert_eq!(a.severity.level, b.severity.level);
+        assert_eq!(a.status, b.status);
+        assert_eq!(a.title, b.title);
+    }
+    assert!(
+        out.verdicts
+            .iter()
+            .all(|v| ids.contains(&v.threat_id.as_str()))
+    );
+    assert_eq!(out.verdicts.len() + out.unjudged.len(), base.threats.len());
+    if out.verdicts.len() < base.threats.len() {
+        assert!(!out.warnings.is_empty() || out.parts.iter().any(|p| p.judged < p.threats));
+    }
+    let v = tmc_llm::audit::AuditLog::new(dir.path()).verify().unwrap();
+    assert!(v.entries >= u64::from(out.calls));
+    assert!(v.problems.is_empty(), "{:?}", v.problems);
+}

@@ -223,7 +223,7 @@ fn a_context_window_shortens_the_prompt_and_caps_the_answer() {
     let full = seen.lock().unwrap()[0].clone();
     assert_eq!(full["max_tokens"], 2000);
     let user = full["messages"][1]["content"].as_str().unwrap();
-    assert_eq!(user.matches("source past.json#T").count(), 20);
+    assert_eq!(user.matches("<<<DATA source K").count(), 20);
     assert!(fitted(&full) + 2000 > 4096, "the case must need shortening");
 
     let (c, seen) = client(Box::new(|_, _| "{\"threats\": []}".into()));
@@ -247,7 +247,7 @@ fn a_context_window_shortens_the_prompt_and_caps_the_answer() {
         out.warnings
     );
     let user = sent[0]["messages"][1]["content"].as_str().unwrap();
-    assert!(user.matches("source past.json#T").count() < 20);
+    assert!(user.matches("<<<DATA source K").count() < 20);
 
     // A window too small for any prompt: no call, a clear warning, the baseline kept.
     let (c, seen) = client(Box::new(|_, _| "{\"threats\": []}".into()));

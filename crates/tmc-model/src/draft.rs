@@ -264,6 +264,14 @@ pub struct References {
     pub owasp_llm_2025: Vec<String>,
 }
 
+/// Name prefix of the severity factor (delta 0) with which the copilot's critic marks a threat
+/// it thinks does not apply; the reason follows. A mark, never a removal: the report lists such
+/// threats in their own section until a reviewer decides.
+pub const CRITIC_NOT_APPLICABLE_FACTOR: &str = "copilot critic: does not apply — ";
+
+/// Name prefix of the critic's severity suggestion (delta 0): `… <level> — <reason>`.
+pub const CRITIC_SEVERITY_FACTOR: &str = "copilot critic: suggests severity ";
+
 /// One input to the severity computation, shown so a reviewer can disagree with a reason.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SeverityFactor {

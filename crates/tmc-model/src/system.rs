@@ -132,6 +132,68 @@ pub enum Technology {
     PaymentProvider,
     /// A third-party SaaS or partner API.
     ExternalService,
+    /// The API server of a container orchestrator's control plane (kube-apiserver): every
+    /// change to the cluster goes through it; exposes an HTTP API.
+    OrchestratorApi,
+    /// A controller or operator that watches the orchestrator API and reconciles resources;
+    /// it makes outbound API calls and usually accepts no inbound connections.
+    Controller,
+    /// An admission webhook the orchestrator API server calls to validate or mutate objects
+    /// before they are stored (policy engines such as OPA Gatekeeper, Kyverno); an HTTP API.
+    AdmissionWebhook,
+    /// The orchestrator's scheduler, which places workloads on nodes (kube-scheduler).
+    Scheduler,
+    /// An agent or daemon on every node (kubelet, container runtime daemon, host agent);
+    /// reached over a local socket or gRPC.
+    NodeAgent,
+    /// A command-line tool run on an operator's or developer's workstation (kubectl, vault);
+    /// it only initiates connections.
+    Cli,
+    /// A service mesh data plane or sidecar proxy (Envoy, Istio, Linkerd) that carries and
+    /// authenticates service-to-service traffic.
+    ServiceMesh,
+    /// An ingress controller: the proxy that routes outside traffic into the cluster and is
+    /// configured from orchestrator objects (ingress-nginx, Traefik).
+    IngressController,
+    /// A broker process routing messages between publishers and subscribers (an MQTT broker,
+    /// NATS); `queue` is the durable queue or topic as a store.
+    MessageBroker,
+    /// A hypervisor or virtual machine monitor (KVM with a VMM, Firecracker, QEMU, Xen): the
+    /// host side of a guest's hypercall and exit interface.
+    Hypervisor,
+    /// Device emulation or a paravirtual device back-end (virtio, vhost-user) that handles
+    /// requests written by a guest.
+    DeviceEmulation,
+    /// A sandbox or user-space kernel that confines untrusted code (gVisor, a seccomp jail,
+    /// a WebAssembly runtime): the system-call interface of the code it runs.
+    Sandbox,
+    /// A guest virtual machine or microVM whose contents its tenant, not the operator, controls.
+    VirtualMachine,
+    /// A hardware security module: keys are generated and used inside it and never leave it.
+    Hsm,
+    /// A key-management service that holds keys and performs cryptographic operations for
+    /// callers (AWS KMS, Cloud KMS, a self-hosted KMS); an HTTP or gRPC API.
+    Kms,
+    /// A replicated key-value store kept consistent by consensus (etcd, ZooKeeper, Consul KV),
+    /// often the state store of a control plane.
+    ConsensusStore,
+    /// A registry of container images or other OCI artefacts (ECR, Harbor, Docker Hub).
+    ContainerRegistry,
+    /// A source code repository (GitHub, a Git server).
+    SourceRepository,
+    /// A runner or build agent that executes pipeline jobs (GitHub Actions runner, GitLab
+    /// Runner, Jenkins agent).
+    BuildRunner,
+    /// A VPN gateway or concentrator that admits remote users or sites into a network.
+    VpnGateway,
+    /// A store of logs, metrics or audit events (Loki, a time-series database, a log archive);
+    /// `monitoring` is the collecting and alerting process.
+    LogStore,
+    /// A video or media pipeline: ingest, transcoding, analysis or streaming of audio and video.
+    MediaPipeline,
+    /// A server-side browser that loads untrusted pages on behalf of users and streams the
+    /// result to them (remote browser isolation, headless browsers).
+    RemoteBrowser,
     Other,
 }
 
@@ -170,6 +232,29 @@ impl Technology {
         Technology::EmailService,
         Technology::PaymentProvider,
         Technology::ExternalService,
+        Technology::OrchestratorApi,
+        Technology::Controller,
+        Technology::AdmissionWebhook,
+        Technology::Scheduler,
+        Technology::NodeAgent,
+        Technology::Cli,
+        Technology::ServiceMesh,
+        Technology::IngressController,
+        Technology::MessageBroker,
+        Technology::Hypervisor,
+        Technology::DeviceEmulation,
+        Technology::Sandbox,
+        Technology::VirtualMachine,
+        Technology::Hsm,
+        Technology::Kms,
+        Technology::ConsensusStore,
+        Technology::ContainerRegistry,
+        Technology::SourceRepository,
+        Technology::BuildRunner,
+        Technology::VpnGateway,
+        Technology::LogStore,
+        Technology::MediaPipeline,
+        Technology::RemoteBrowser,
         Technology::Other,
     ];
 
@@ -209,6 +294,29 @@ impl Technology {
             Technology::EmailService => "email-service",
             Technology::PaymentProvider => "payment-provider",
             Technology::ExternalService => "external-service",
+            Technology::OrchestratorApi => "orchestrator-api",
+            Technology::Controller => "controller",
+            Technology::AdmissionWebhook => "admission-webhook",
+            Technology::Scheduler => "scheduler",
+            Technology::NodeAgent => "node-agent",
+            Technology::Cli => "cli",
+            Technology::ServiceMesh => "service-mesh",
+            Technology::IngressController => "ingress-controller",
+            Technology::MessageBroker => "message-broker",
+            Technology::Hypervisor => "hypervisor",
+            Technology::DeviceEmulation => "device-emulation",
+            Technology::Sandbox => "sandbox",
+            Technology::VirtualMachine => "virtual-machine",
+            Technology::Hsm => "hsm",
+            Technology::Kms => "kms",
+            Technology::ConsensusStore => "consensus-store",
+            Technology::ContainerRegistry => "container-registry",
+            Technology::SourceRepository => "source-repository",
+            Technology::BuildRunner => "build-runner",
+            Technology::VpnGateway => "vpn-gateway",
+            Technology::LogStore => "log-store",
+            Technology::MediaPipeline => "media-pipeline",
+            Technology::RemoteBrowser => "remote-browser",
             Technology::Other => "other",
         }
     }
@@ -218,9 +326,10 @@ impl Technology {
         use Technology::*;
         match self {
             User | Browser | MobileApp | DesktopApp | ExternalService | PaymentProvider
-            | IotDevice => ElementKind::ExternalEntity,
+            | IotDevice | VirtualMachine => ElementKind::ExternalEntity,
             Database | NosqlDatabase | VectorDatabase | SearchIndex | ObjectStorage
-            | FileStorage | Cache | Queue | SecretsVault => ElementKind::DataStore,
+            | FileStorage | Cache | Queue | SecretsVault | ConsensusStore | ContainerRegistry
+            | SourceRepository | LogStore => ElementKind::DataStore,
             _ => ElementKind::Process,
         }
     }

@@ -50,7 +50,8 @@ fn one(client: &mut postgres::Client) -> i32 {
 
 #[test]
 fn verify_full_with_the_right_ca_connects_by_address_and_by_name() {
-    let Some((base, ca)) = tls_server("verify_full_with_the_right_ca_connects_by_address_and_by_name")
+    let Some((base, ca)) =
+        tls_server("verify_full_with_the_right_ca_connects_by_address_and_by_name")
     else {
         return;
     };
@@ -181,7 +182,10 @@ fn the_pool_bounds_connections_runs_setup_and_replaces_broken_ones() {
     assert_eq!(pool.open_connections(), 2);
     // Both on loan: the third caller waits, then gets a clear error.
     let err = pool.get().map(|_| ()).unwrap_err().to_string();
-    assert!(err.contains("all 2 PostgreSQL connections stayed busy"), "{err}");
+    assert!(
+        err.contains("all 2 PostgreSQL connections stayed busy"),
+        "{err}"
+    );
     let name: String = a
         .query_one("SELECT current_setting('application_name')", &[])
         .unwrap()
@@ -189,7 +193,8 @@ fn the_pool_bounds_connections_runs_setup_and_replaces_broken_ones() {
     assert_eq!(name, "tmc_pg_pool_test", "setup ran on each connection");
     // Break `b` from the server side: its next use fails, and the pool drops it.
     let pid: i32 = b.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
-    a.execute("SELECT pg_terminate_backend($1)", &[&pid]).unwrap();
+    a.execute("SELECT pg_terminate_backend($1)", &[&pid])
+        .unwrap();
     drop(a);
 
     assert!(b.query_one("SELECT 1", &[]).is_err());
@@ -205,7 +210,10 @@ fn the_pool_bounds_connections_runs_setup_and_replaces_broken_ones() {
 #[test]
 fn a_wrong_password_or_port_is_an_error_without_the_password() {
     let err = connect_err("postgres://u:hunter2@127.0.0.1:1/x?connect_timeout=2");
-    assert!(err.contains("127.0.0.1:1") && err.contains("sslmode=disable"), "{err}");
+    assert!(
+        err.contains("127.0.0.1:1") && err.contains("sslmode=disable"),
+        "{err}"
+    );
     assert!(!err.contains("hunter2"), "{err}");
     let err = match Pool::new(
         "postgres://u:hunter2@127.0.0.1:1/x?connect_timeout=2",
@@ -216,5 +224,8 @@ fn a_wrong_password_or_port_is_an_error_without_the_password() {
         Ok(_) => panic!("a pool to a closed port"),
         Err(e) => e.to_string(),
     };
-    assert!(!err.contains("hunter2") && err.contains("127.0.0.1:1"), "{err}");
+    assert!(
+        !err.contains("hunter2") && err.contains("127.0.0.1:1"),
+        "{err}"
+    );
 }

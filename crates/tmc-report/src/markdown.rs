@@ -189,6 +189,7 @@ pub fn render(draft: &Draft) -> String {
             );
         }
     }
+    render_critic(&mut out, draft);
     if let Some(r) = draft.review.as_ref().filter(|r| !r.orphaned.is_empty()) {
         blank_line(&mut out);
         let _ = writeln!(out, "## Orphaned decisions\n");
@@ -616,4 +617,48 @@ fn render_threat(out: &mut String, t: &Threat, reviewed: bool) {
         }
     }
     out.push('\n');
+}
+
+/// "The copilot thinks these do not apply": unreviewed threats the critic marked, with its
+/// reason and what it rests on. Nothing is removed; a reviewer confirms (not-applicable) or
+/// restores (any other decision), and a decided threat leaves this list.
+fn render_critic(out: &mut String, draft: &Draft) {
+    let marked: Vec<(&Threat, &tmc_model::SeverityFactor)> = draft
+        .threats
+        .iter()
+        .filter(|t| t.status == ThreatStatus::Draft)
+        .filter_map(|t| {
+            t.severity
+                .factors
+                .iter()
+                .find(|f| f.name.starts_with(tmc_model::CRITIC_NOT_APPLICABLE_FACTOR))
+                .map(|f| (t, f))
+        })
+        .collect();
+    if marked.is_empty() {
+        return;
+    }
+    blank_line(out);
+    let _ = writeln!(
+        out,
+        "## The copilot thinks these do not apply — confirm or restore ({})
+",
+        marked.len()
+    );
+    let _ = writeln!(
+        out,
+        "Still in the draft above. `tmc review reject` confirms one (with the reason); any other decision restores it.\n"
+    );
+    let _ = writeln!(out, "| Threat | Reason | Rests on |\n|---|---|---|");
+    for (t, f) in marked {
+        let reason = &f.name[tmc_model::CRITIC_NOT_APPLICABLE_FACTOR.len()..];
+        let _ = writeln!(
+            out,
+            "| {} (`{}`) | {} | {} |",
+            esc(&t.title),
+            code(&t.id),
+            esc_text(reason),
+            esc_text(&f.value)
+        );
+    }
 }

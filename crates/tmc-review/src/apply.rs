@@ -166,6 +166,10 @@ pub fn apply(draft: &mut Draft, decisions: &Decisions, ctx: &ApplyContext) -> Ap
         .map(|(k, d)| (k.as_str(), d))
         .collect();
     let mut pattern_used = vec![false; patterns.len()];
+    // The most specific pattern over each threat, also where a direct decision was chosen:
+    // a direct decision without a status (only a severity or mitigation change) takes its
+    // status from the pattern instead of leaving the threat unreviewed.
+    let mut best_pattern: Vec<Option<usize>> = vec![None; n];
     for (i, t) in draft.threats.iter().enumerate() {
         let mut best: Option<usize> = None;
         for (p, (key, _)) in patterns.iter().enumerate() {
@@ -176,6 +180,7 @@ pub fn apply(draft: &mut Draft, decisions: &Decisions, ctx: &ApplyContext) -> Ap
                 }
             }
         }
+        best_pattern[i] = best;
         if chosen[i].is_none()
             && let Some(b) = best
         {
@@ -200,6 +205,22 @@ pub fn apply(draft: &mut Draft, decisions: &Decisions, ctx: &ApplyContext) -> Ap
         };
         let issues = apply_one(&mut draft.threats[i], key, decision, how);
         report.issues.extend(issues);
+        if decision.status.is_none()
+            && how != DecisionMatch::Wildcard
+            && let Some(b) = best_pattern[i]
+            && let Some(status) = patterns[b].1.status
+        {
+            let t = &mut draft.threats[i];
+            t.status = status;
+            if let Some(r) = t.review.as_mut() {
+                if r.justification.is_none() {
+                    r.justification = patterns[b].1.justification.clone();
+                }
+                if r.expires.is_none() {
+                    r.expires = patterns[b].1.expires.clone();
+                }
+            }
+        }
         report.applied += 1;
         match how {
             DecisionMatch::Id => report.by_id += 1,

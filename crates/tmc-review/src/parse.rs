@@ -203,7 +203,12 @@ fn status_message(
     if !at_status {
         return None;
     }
-    let given = message.split('`').nth(1).unwrap_or("");
+    // serde's text is "field `status`: unknown variant `fixed`, expected …": the value is the
+    // quoted word right after "unknown variant".
+    let given = message
+        .split_once("unknown variant")
+        .and_then(|(_, rest)| rest.split('`').nth(1))
+        .unwrap_or("");
     let allowed: Vec<&str> = ThreatStatus::ALL.iter().map(|s| s.as_str()).collect();
     Some(format!(
         "unknown status `{given}`; allowed: {}",

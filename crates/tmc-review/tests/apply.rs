@@ -371,3 +371,34 @@ fn imported_statuses_without_justification_get_a_placeholder_that_says_so() {
     assert!(j.contains("threat-dragon") && j.contains("replace"), "{j}");
     assert_eq!(d.threats.len(), 1);
 }
+
+/// A direct decision that only overrides the severity (no status) does not hide the threat from
+/// a pattern's status: the threat takes the pattern's status and justification and keeps the
+/// direct decision's severity.
+#[test]
+fn a_status_less_direct_decision_takes_the_status_of_the_pattern_over_it() {
+    let mut draft = common::draft("draft-v1.json");
+    let text = "review_version: 1\nthreats:\n  \"*@payments-api\":\n    status: accepted\n    justification: internal API behind the mesh\n  \"TMC-AUTHN-001@payments-api\":\n    severity:\n      level: low\n      reason: mTLS only\n";
+    let decisions = tmc_review::parse(text.as_bytes(), "fallback.review.yaml").unwrap();
+    let ctx = common::context(&draft);
+    apply(&mut draft, &decisions, &ctx);
+    let t = draft
+        .threats
+        .iter()
+        .find(|t| t.id == "TMC-AUTHN-001@payments-api")
+        .unwrap();
+    assert_eq!(t.status, ThreatStatus::Accepted);
+    assert_eq!(t.severity.level, Severity::Low);
+    let r = t.review.as_ref().unwrap();
+    assert_eq!(r.key, "TMC-AUTHN-001@payments-api");
+    assert_eq!(
+        r.justification.as_deref(),
+        Some("internal API behind the mesh")
+    );
+    let other = draft
+        .threats
+        .iter()
+        .find(|t| t.id == "TMC-INJ-001@payments-api")
+        .unwrap();
+    assert_eq!(other.status, ThreatStatus::Accepted);
+}

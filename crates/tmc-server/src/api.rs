@@ -209,10 +209,17 @@ pub async fn get_decisions(
     Extension(a): Extension<Authz>,
 ) -> Result<Response, AppError> {
     let pid = a.product()?.0.id;
-    let cur = service::current(&state, pid).await?;
+    // Only the decisions row: no model parse or draft apply, since clients poll this for the
+    // ETag before every write.
+    let view = state.db(move |s| s.decisions(pid)).await?;
+    let decisions: Decisions = match &view.json {
+        Some(j) => serde_json::from_str(j)
+            .map_err(|e| AppError::internal(format!("stored decisions: {e}")))?,
+        None => Decisions::default(),
+    };
     Ok((
-        [(header::ETAG, etag(cur.decisions_version))],
-        Json(json!({"version": cur.decisions_version, "decisions": cur.decisions})),
+        [(header::ETAG, etag(view.version))],
+        Json(json!({"version": view.version, "decisions": decisions})),
     )
         .into_response())
 }
@@ -304,4 +311,51 @@ pub async fn check(
         .ok_or_else(|| AppError::not_found("draft (run one first)"))?;
     let verdict = review::check(&draft, threshold, &review::now_rfc3339());
     Ok(Json(verdict).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct CommentsQuery {
+    threat: Option<String>,
+}
+
+pub async fn list_comments(
+    State(state): State<AppState>,
+    Extension(a): Extension<Authz>,
+    Query(q): Query<CommentsQuery>,
+) -> Result<Json<Value>, AppError> {
+    let pid = a.product()?.0.id;
+    let all = state.db(move |s| s.comments(pid)).await?;
+    Ok(Json(json!({
+        "comments": all
+            .iter()
+            .filter(|c| q.threat.as_ref().is_none_or(|t| *t == c.threat_key))
+            .map(|c| json!({
+                "id": c.id,
+                "threat": c.threat_key,
+                "author": c.author,
+                "at": review::rfc3339(c.at),
+                "body": c.body,
+            }))
+            .collect::<Vec<_>>()
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewComment {
+    threat: String,
+    body: String,
+}
+
+pub async fn post_comment(
+    State(state): State<AppState>,
+    Extension(a): Extension<Authz>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let pid = a.product()?.0.id;
+    let uid = a.user_id().ok_or_else(AppError::unauthenticated)?;
+    let c: NewComment = serde_json::from_slice(&body)
+        .map_err(|e| AppError::bad_request(format!("comment: {e}")))?;
+    let id = service::add_comment(&state, pid, uid, c.threat, c.body).await?;
+    Ok((StatusCode::CREATED, Json(json!({"id": id}))).into_response())
 }

@@ -27,6 +27,8 @@ use std::sync::Arc;
 
 use tmc_store::{SqliteStore, Store, StoreError};
 
+pub use tmc_store::DEFAULT_PG_SCHEMA;
+
 pub use error::AppError;
 pub use routes::{Access, ROUTES, RouteSpec};
 
@@ -35,8 +37,18 @@ pub use routes::{Access, ROUTES, RouteSpec};
 pub struct ServerConfig {
     /// Address to listen on; `127.0.0.1:8470` by default (put a TLS proxy in front for a team).
     pub bind: SocketAddr,
-    /// The SQLite database file (created with its schema when missing).
+    /// The SQLite database file (created with its schema when missing); used when
+    /// `store_url` is not a PostgreSQL URL.
     pub db_path: PathBuf,
+    /// `postgres://…` or `postgresql://…` (libpq URL; TLS per its `sslmode`/`sslrootcert`)
+    /// stores everything in PostgreSQL, which several instances may share: sessions, CSRF
+    /// tokens and sign-in rate limits all live in the store, none in memory. `None` (or any
+    /// other value) keeps the SQLite file at `db_path`.
+    pub store_url: Option<String>,
+    /// The PostgreSQL schema for the tables (created when missing); `tmc_server` by default.
+    pub pg_schema: String,
+    /// Most PostgreSQL connections this instance opens (on demand).
+    pub pg_max_connections: usize,
     /// Mark cookies `Secure` and name the session cookie `__Host-tmc_session`. Turn off only
     /// for plain-HTTP tests on loopback: browsers drop Secure cookies over http.
     pub cookie_secure: bool,
@@ -54,6 +66,9 @@ impl Default for ServerConfig {
         ServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8470)),
             db_path: PathBuf::from("tmc-server.sqlite"),
+            store_url: None,
+            pg_schema: DEFAULT_PG_SCHEMA.to_string(),
+            pg_max_connections: 16,
             cookie_secure: true,
             max_upload_bytes: tmc_dsl::MAX_MODEL_BYTES,
             session_ttl_seconds: 12 * 3600,
@@ -74,6 +89,44 @@ impl ServerConfig {
         }
     }
 
+    /// Where the store is, for messages: the PostgreSQL server and schema (never the URL's
+    /// user or password) or the SQLite path.
+    pub fn store_location(&self) -> String {
+        match self
+            .store_url
+            .as_deref()
+            .filter(|u| tmc_store::is_postgres_url(u))
+        {
+            Some(url) => {
+                let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+                let host = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
+                let host = host.split(['?', '#']).next().unwrap_or(host);
+                format!("postgres://{host} (schema {})", self.pg_schema)
+            }
+            None => self.db_path.display().to_string(),
+        }
+    }
+
+    /// Opens the store this configuration names: [`tmc_store::PgStore`] for a PostgreSQL
+    /// `store_url`, else [`SqliteStore`] at `db_path`.
+    pub fn open_store(&self) -> Result<Arc<dyn Store>, ServerError> {
+        let wrap = |source| ServerError::Store {
+            location: self.store_location(),
+            source,
+        };
+        match self
+            .store_url
+            .as_deref()
+            .filter(|u| tmc_store::is_postgres_url(u))
+        {
+            Some(url) => Ok(Arc::new(
+                tmc_store::PgStore::connect(url, &self.pg_schema, self.pg_max_connections)
+                    .map_err(wrap)?,
+            )),
+            None => Ok(Arc::new(SqliteStore::open(&self.db_path).map_err(wrap)?)),
+        }
+    }
+
     /// Name of the pre-sign-in anti-CSRF cookie (double-submit on the sign-in form).
     pub fn presession_cookie(&self) -> &'static str {
         if self.cookie_secure {
@@ -86,8 +139,12 @@ impl ServerConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("opening the database {path}: {source}")]
-    Store { path: PathBuf, source: StoreError },
+    #[error("opening the store {location}: {source}")]
+    Store {
+        /// [`ServerConfig::store_location`]: no password in it.
+        location: String,
+        source: StoreError,
+    },
     #[error("listening on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -133,18 +190,15 @@ pub fn router(state: AppState) -> axum::Router {
     routes::build(state)
 }
 
-/// Opens the database at `cfg.db_path`, listens on `cfg.bind` and serves until the process
-/// ends. Blocking: it owns its multi-threaded runtime.
+/// Opens the store ([`ServerConfig::open_store`]), listens on `cfg.bind` and serves until the
+/// process ends. Blocking: it owns its multi-threaded runtime.
 pub fn serve(cfg: ServerConfig) -> Result<(), ServerError> {
-    let store = SqliteStore::open(&cfg.db_path).map_err(|source| ServerError::Store {
-        path: cfg.db_path.clone(),
-        source,
-    })?;
+    let store = cfg.open_store()?;
     let listener = std::net::TcpListener::bind(cfg.bind).map_err(|source| ServerError::Bind {
         addr: cfg.bind,
         source,
     })?;
-    serve_listener(listener, AppState::new(Arc::new(store), cfg))
+    serve_listener(listener, AppState::new(store, cfg))
 }
 
 /// Serves on an already bound listener (tests bind port 0 and read the address first).
@@ -163,4 +217,39 @@ pub fn serve_listener(listener: std::net::TcpListener, state: AppState) -> Resul
         let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, app).await.map_err(ServerError::Serve)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_location_names_the_server_but_not_the_password() {
+        let cfg = ServerConfig {
+            store_url: Some(
+                "postgres://tmc:hunter2@db.internal:5433/teams?sslmode=verify-full".into(),
+            ),
+            ..ServerConfig::default()
+        };
+        assert_eq!(
+            cfg.store_location(),
+            "postgres://db.internal:5433/teams (schema tmc_server)"
+        );
+        let sqlite = ServerConfig {
+            store_url: Some("/var/lib/tmc.sqlite".into()),
+            db_path: "/var/lib/tmc/x.sqlite".into(),
+            ..ServerConfig::default()
+        };
+        assert_eq!(sqlite.store_location(), "/var/lib/tmc/x.sqlite");
+        // A bad URL fails on opening, and the error hides the password too.
+        let bad = ServerConfig {
+            store_url: Some("postgres://tmc:hunter2@127.0.0.1:1/x?connect_timeout=2".into()),
+            ..ServerConfig::default()
+        };
+        let err = bad.open_store().map(|_| ()).unwrap_err().to_string();
+        assert!(
+            err.contains("127.0.0.1:1") && !err.contains("hunter2"),
+            "{err}"
+        );
+    }
 }

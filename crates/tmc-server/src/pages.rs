@@ -591,6 +591,16 @@ pub async fn review(
 ) -> Result<Response, AppError> {
     let (p, role) = a.product()?;
     let cur = service::current(&state, p.id).await?;
+    let pid = p.id;
+    let mut comments: std::collections::BTreeMap<String, Vec<(String, String, String)>> =
+        Default::default();
+    for c in state.db(move |s| s.comments(pid)).await? {
+        comments.entry(c.threat_key).or_default().push((
+            c.author.unwrap_or_else(|| "(deleted user)".into()),
+            review::rfc3339(c.at),
+            c.body,
+        ));
+    }
     let sel = |v: &Option<String>| v.clone().unwrap_or_default();
     let (f_sev, f_stride, f_status, f_elem, f_origin) = (
         sel(&q.severity),
@@ -803,6 +813,7 @@ pub async fn review(
                     .iter()
                     .map(|m| (m.id.clone(), m.text.clone(), m.status.as_str().to_string()))
                     .collect(),
+                comments: comments.remove(&t.id).unwrap_or_default(),
             });
         }
     }
@@ -946,6 +957,35 @@ pub async fn decide(
     )))
 }
 
+#[derive(Deserialize)]
+pub struct CommentForm {
+    threat: String,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    back: String,
+}
+
+pub async fn comment(
+    State(state): State<AppState>,
+    Extension(a): Extension<Authz>,
+    Form(f): Form<CommentForm>,
+) -> Result<Response, AppError> {
+    let pid = a.product()?.0.id;
+    let uid = a.user_id().ok_or_else(AppError::unauthenticated)?;
+    let anchor_id = anchor(&f.threat);
+    service::add_comment(&state, pid, uid, f.threat, f.body).await?;
+    let back: String = f
+        .back
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "=&-_%.+".contains(*c))
+        .collect();
+    let sep = if back.is_empty() { "" } else { "&" };
+    Ok(see_other(&format!(
+        "/p/{pid}/review?{back}{sep}notice=comment+added#row-{anchor_id}"
+    )))
+}
+
 pub async fn export(
     State(state): State<AppState>,
     Extension(a): Extension<Authz>,
@@ -1001,9 +1041,33 @@ pub async fn export(
             "application/json",
             "json",
         ),
+        // The other tmc-export formats, with default options (no source positions to add).
+        "xlsx" | "otm" | "threat-dragon" | "threagile" => {
+            let (f, ctype, ext) = match format.as_str() {
+                "xlsx" => (
+                    tmc_export::Format::Xlsx,
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    "xlsx",
+                ),
+                "otm" => (tmc_export::Format::Otm, "application/json", "otm.json"),
+                "threat-dragon" => (
+                    tmc_export::Format::ThreatDragon,
+                    "application/json",
+                    "threat-dragon.json",
+                ),
+                _ => (
+                    tmc_export::Format::Threagile,
+                    "application/yaml; charset=utf-8",
+                    "threagile.yaml",
+                ),
+            };
+            let b = tmc_export::export(f, &parsed.model, &draft, &Default::default())
+                .map_err(|e| AppError::internal(e.to_string()))?;
+            (b, ctype, ext)
+        }
         other => {
             return Err(AppError::not_found(format!(
-                "export format `{other}` (sarif, markdown, csv, json)"
+                "export format `{other}` (sarif, markdown, csv, json, xlsx, otm, threat-dragon, threagile)"
             )));
         }
     };

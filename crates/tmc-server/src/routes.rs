@@ -69,6 +69,7 @@ pub const ROUTES: &[RouteSpec] = &[
     page("POST", "/p/{pid}/draft", Product(Developer)),
     page("GET", "/p/{pid}/review", Product(Viewer)),
     page("POST", "/p/{pid}/decide", Product(Reviewer)),
+    page("POST", "/p/{pid}/comment", Product(Reviewer)),
     page("GET", "/p/{pid}/export/{format}", Product(Viewer)),
     page("GET", "/p/{pid}/audit", Product(Admin)),
     page("GET", "/p/{pid}/members", Product(Admin)),
@@ -93,6 +94,8 @@ pub const ROUTES: &[RouteSpec] = &[
         Product(Reviewer),
     ),
     api("GET", "/api/v1/products/{pid}/check", Product(Viewer)),
+    api("GET", "/api/v1/products/{pid}/comments", Product(Viewer)),
+    api("POST", "/api/v1/products/{pid}/comments", Product(Reviewer)),
 ];
 
 /// The row for a method and a matched path pattern.
@@ -122,6 +125,7 @@ pub(crate) fn build(state: AppState) -> Router {
         .route("/p/{pid}/draft", post(pages::run_draft))
         .route("/p/{pid}/review", get(pages::review))
         .route("/p/{pid}/decide", post(pages::decide))
+        .route("/p/{pid}/comment", post(pages::comment))
         .route("/p/{pid}/export/{format}", get(pages::export))
         .route("/p/{pid}/audit", get(pages::audit))
         .route(
@@ -149,6 +153,10 @@ pub(crate) fn build(state: AppState) -> Router {
                 .post(api::post_decision),
         )
         .route("/api/v1/products/{pid}/check", get(api::check))
+        .route(
+            "/api/v1/products/{pid}/comments",
+            get(api::list_comments).post(api::post_comment),
+        )
         .route_layer(from_fn_with_state(state.clone(), guard::guard))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(from_fn(guard::security_headers))

@@ -343,3 +343,54 @@ pub async fn replace_decisions(
         other => other,
     }
 }
+
+/// Adds a comment on a threat of the current draft (manual threats included); the text is
+/// stored as written and escaped wherever it is shown.
+pub async fn add_comment(
+    state: &AppState,
+    product: ProductId,
+    user: UserId,
+    threat: String,
+    body: String,
+) -> Result<i64, AppError> {
+    let body = body.trim().to_string();
+    let invalid = |field: &str, message: String| {
+        AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-comment", message)
+            .with_details(serde_json::json!({"threat": threat, "field": field}))
+    };
+    if body.is_empty() {
+        return Err(invalid("body", format!("{threat}: body: write something")));
+    }
+    if body.len() > review::MAX_TEXT {
+        return Err(invalid(
+            "body",
+            format!(
+                "{threat}: body: longer than {} characters",
+                review::MAX_TEXT
+            ),
+        ));
+    }
+    let cur = current(state, product).await?;
+    let known = cur
+        .reviewed
+        .as_ref()
+        .is_some_and(|d| d.threats.iter().any(|t| t.id == threat));
+    if !known {
+        return Err(invalid(
+            "threat",
+            format!("{threat}: threat: no threat with this id in the current draft"),
+        ));
+    }
+    state
+        .db(move |s| {
+            let id = s.add_comment(product, user, &threat, &body)?;
+            s.audit(
+                Some(user),
+                Some(product),
+                "comment",
+                &format!("{threat}: {} characters", body.len()),
+            )?;
+            Ok(id)
+        })
+        .await
+}

@@ -170,6 +170,8 @@ pub struct ThreatRow {
     pub status_options: Vec<Opt>,
     /// (id, text, status)
     pub mitigations: Vec<(String, String, String)>,
+    /// (author, when, text), oldest first.
+    pub comments: Vec<(String, String, String)>,
 }
 
 #[derive(Template)]

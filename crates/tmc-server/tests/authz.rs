@@ -4,7 +4,6 @@
 mod common;
 
 use common::{Harness, ROLES, WEBSHOP, multipart};
-use tmc_store::Store;
 
 fn dot_installed() -> bool {
     std::process::Command::new("dot")
@@ -89,6 +88,12 @@ fn every_route_for_every_role() {
                             .into_bytes(),
                         None,
                     ),
+                    ("POST", "/api/v1/products/{pid}/comments") => (
+                        serde_json::json!({"threat": threat, "body": format!("note by {role}")})
+                            .to_string()
+                            .into_bytes(),
+                        None,
+                    ),
                     _ => (Vec::new(), None),
                 };
                 h.api(method, &path, &who, &body, if_match.as_deref())
@@ -135,6 +140,10 @@ fn every_route_for_every_role() {
                                 ("justification", &just),
                             ],
                         )
+                    }
+                    "/p/{pid}/comment" => {
+                        let body = format!("comment by {role}");
+                        h.form(&path, &who, &[("threat", &threat), ("body", &body)])
                     }
                     "/p/{pid}/members" => {
                         h.form(&path, &who, &[("username", "carol"), ("role", "viewer")])

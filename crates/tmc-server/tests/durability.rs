@@ -1,6 +1,7 @@
 //! Durability: the server as a child process gets a burst of decisions, is killed with
 //! SIGKILL mid-burst, restarts on the same database, and still has every decision it
-//! acknowledged with a 2xx.
+//! acknowledged with a 2xx. Against SQLite always, against PostgreSQL when `TMC_TEST_PG_URL`
+//! is set (the database server stays up; the tmc server is what dies).
 
 mod common;
 
@@ -10,10 +11,9 @@ use std::sync::{Arc, Mutex};
 
 use tmc_store::{Role, SqliteStore, Store};
 
-fn spawn(db: &std::path::Path) -> (Child, String) {
+fn spawn(args: &[String]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tmc-server-test"))
-        .arg("--db")
-        .arg(db)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -35,8 +35,30 @@ fn spawn(db: &std::path::Path) -> (Child, String) {
 fn acknowledged_decisions_survive_kill_9() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("tmc.sqlite");
+    let store = SqliteStore::open(&db).expect("store");
+    burst_and_kill(&store, &["--db".into(), db.display().to_string()]);
+}
+
+#[test]
+fn acknowledged_decisions_survive_kill_9_on_postgres() {
+    let Some(pg) = common::PgSchema::new("acknowledged_decisions_survive_kill_9_on_postgres")
+    else {
+        return;
+    };
+    let store = pg.open();
+    burst_and_kill(
+        store.as_ref(),
+        &[
+            "--db".into(),
+            pg.url.clone(),
+            "--pg-schema".into(),
+            pg.schema.clone(),
+        ],
+    );
+}
+
+fn burst_and_kill(store: &dyn Store, args: &[String]) {
     let token = {
-        let store = SqliteStore::open(&db).expect("store");
         let uid = store
             .create_user("rev", "Rev", "correct horse battery", false)
             .expect("user");
@@ -47,7 +69,7 @@ fn acknowledged_decisions_survive_kill_9() {
             .expect("token")
             .0
     };
-    let (mut child, addr) = spawn(&db);
+    let (mut child, addr) = spawn(args);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -132,7 +154,7 @@ fn acknowledged_decisions_survive_kill_9() {
     );
 
     // Restart and read back through the API.
-    let (mut child, addr) = spawn(&db);
+    let (mut child, addr) = spawn(args);
     let mut r = agent
         .get(&format!("http://{addr}/api/v1/products/1/decisions"))
         .header("Authorization", &auth)

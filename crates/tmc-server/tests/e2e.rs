@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::Harness;
 use serde_json::{Value, json};
-use tmc_store::{Role, Store};
+use tmc_store::Role;
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 

@@ -4,7 +4,6 @@
 mod common;
 
 use common::{Harness, WEBSHOP, multipart};
-use tmc_store::Store;
 
 #[test]
 fn csrf_missing_forged_or_foreign_is_refused() {

@@ -1,12 +1,17 @@
 //! Storage for the tmc team server.
 //!
-//! The server talks to a [`Store`]; [`SqliteStore`] is the embedded implementation. The trait is
-//! synchronous on purpose: SQLite calls block, and the server runs them on
-//! `tokio::task::spawn_blocking`, which keeps async out of this crate and makes tests plain.
+//! The server talks to a [`Store`]; [`SqliteStore`] is the embedded implementation (one file,
+//! the default) and [`PgStore`] the PostgreSQL one (for a team, and for several server
+//! instances sharing one database). Both run the same versioned migrations (`migrations/*.sql`
+//! and `migrations/postgres/*.sql`, same numbers, checked to give the same tables) and pass the
+//! same tests. [`open`] picks one from a URL. The trait is synchronous on purpose: SQLite and
+//! the `postgres` client block, and the server runs calls on `tokio::task::spawn_blocking`,
+//! which keeps async out of this crate and makes tests plain.
 //!
 //! What the store guarantees, because the server's promises rest on it:
-//! - every write method returns only after its transaction committed (WAL with
-//!   `synchronous=FULL`, so a commit survives a power cut or `kill -9`);
+//! - every write method returns only after its transaction committed (SQLite: WAL with
+//!   `synchronous=FULL`; PostgreSQL: `synchronous_commit=on` set on every connection), so a
+//!   commit survives a power cut or `kill -9`;
 //! - secrets are never stored: session ids and API tokens as SHA-256 digests, passwords as
 //!   Argon2id hashes;
 //! - decision events and audit events are append-only (database triggers refuse changes);
@@ -16,11 +21,55 @@
 //! Review decisions are opaque JSON here: their shape belongs to the review crate, and the
 //! store must not need a migration when that shape grows a field.
 
+mod pg;
 mod secret;
 mod sqlite;
 
+pub use pg::{DEFAULT_PG_SCHEMA, PgStore};
 pub use secret::{hash_password, random_token, sha256_hex, verify_password};
 pub use sqlite::SqliteStore;
+
+/// One schema migration: the same version, name and tables for both backends.
+pub(crate) struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+/// Schema migrations in order; each runs once, in a transaction with its version row. A new
+/// migration adds a file to both directories and a row here.
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sqlite: include_str!("../migrations/0001_init.sql"),
+    postgres: include_str!("../migrations/postgres/0001_init.sql"),
+}];
+
+/// The schema version this build migrates to.
+pub fn known_schema_version() -> i64 {
+    MIGRATIONS.last().map(|m| m.version).unwrap_or(0)
+}
+
+/// Whether `location` names a PostgreSQL database (`postgres://…`, `postgresql://…`) rather
+/// than a SQLite file.
+pub fn is_postgres_url(location: &str) -> bool {
+    location.starts_with("postgres://") || location.starts_with("postgresql://")
+}
+
+/// Opens the store a setting names: a PostgreSQL URL (its tables in `pg_schema`, at most
+/// `pg_max_connections` connections) or else a SQLite file path.
+pub fn open(
+    location: &str,
+    pg_schema: &str,
+    pg_max_connections: usize,
+) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    Ok(if is_postgres_url(location) {
+        std::sync::Arc::new(PgStore::connect(location, pg_schema, pg_max_connections)?)
+    } else {
+        std::sync::Arc::new(SqliteStore::open(std::path::Path::new(location))?)
+    })
+}
 
 use std::fmt;
 
@@ -199,11 +248,15 @@ pub struct AuditEvent {
 pub enum StoreError {
     #[error("database: {0}")]
     Db(#[from] rusqlite::Error),
-    #[error("migration {version} ({name}): {source}")]
+    /// A PostgreSQL statement or connection failed (server message and SQLSTATE; never the
+    /// connection string).
+    #[error("PostgreSQL: {0}")]
+    Postgres(String),
+    #[error("migration {version} ({name}): {message}")]
     Migration {
         version: i64,
         name: &'static str,
-        source: rusqlite::Error,
+        message: String,
     },
     #[error(
         "the database was written by a newer tmc (schema version {found}; this build knows {known})"
@@ -224,6 +277,21 @@ pub enum StoreError {
     Invalid(String),
     #[error("the store's lock was poisoned by a panic in another thread")]
     Poisoned,
+}
+
+impl From<tmc_pg::PgError> for StoreError {
+    fn from(e: tmc_pg::PgError) -> Self {
+        match e {
+            tmc_pg::PgError::Query(m) => StoreError::Postgres(m),
+            other => StoreError::Postgres(other.to_string()),
+        }
+    }
+}
+
+impl From<tmc_pg::postgres::Error> for StoreError {
+    fn from(e: tmc_pg::postgres::Error) -> Self {
+        StoreError::Postgres(tmc_pg::db_message(&e))
+    }
 }
 
 /// Everything the server stores. Implementations must make each write durable before

@@ -8,18 +8,14 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::secret::{hash_password, random_token, sha256, sha256_hex, verify_password};
 use crate::{
-    ApiToken, AuditEvent, Comment, DecisionEvent, DecisionsView, Member, ModelVersion, NewVersion,
-    ProductId, ProductListing, ProductRow, Role, Session, Store, StoreError, User, UserId,
-    VersionId,
+    ApiToken, AuditEvent, Comment, DecisionEvent, DecisionsView, MIGRATIONS, Member, ModelVersion,
+    NewVersion, ProductId, ProductListing, ProductRow, Role, Session, Store, StoreError, User,
+    UserId, VersionId, known_schema_version,
 };
-
-/// Schema migrations in order; each runs once, in a transaction with its version row.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
 
 /// A valid Argon2id hash of a random password, verified against when a username does not
 /// exist so that a wrong username costs as much time as a wrong password.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$mOsQJ3ZbbQY6Rlr3XU2QUNQXdG7W4HxWCY2a2Bd2Vx8";
+pub(crate) const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$mOsQJ3ZbbQY6Rlr3XU2QUNQXdG7W4HxWCY2a2Bd2Vx8";
 
 /// SQLite-backed [`Store`]. One connection behind a mutex: SQLite serialises writers anyway,
 /// and the server's load (a team reviewing threats) is far below what one connection serves.
@@ -123,18 +119,19 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         [],
         |r| r.get(0),
     )?;
-    let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+    let known = known_schema_version();
     if current > known {
         return Err(StoreError::SchemaTooNew {
             found: current,
             known,
         });
     }
-    for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
-        let wrap = |source| StoreError::Migration {
+    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+        let (version, name, sql) = (m.version, m.name, m.sqlite);
+        let wrap = |source: rusqlite::Error| StoreError::Migration {
             version,
             name,
-            source,
+            message: source.to_string(),
         };
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Exclusive)

@@ -1,13 +1,12 @@
 //! The server as a child process for tests and manual runs:
-//! `tmc-server-test --db PATH [--bind 127.0.0.1:0] [--max-upload BYTES]`.
+//! `tmc-server-test --db PATH|postgres://… [--pg-schema NAME] [--bind 127.0.0.1:0]
+//! [--max-upload BYTES]`.
 //! Cookies are not Secure (plain HTTP on loopback). Prints `listening on ADDR` once bound.
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use tmc_server::{AppState, ServerConfig, serve_listener};
-use tmc_store::SqliteStore;
 
 fn main() -> ExitCode {
     let mut cfg = ServerConfig {
@@ -19,8 +18,16 @@ fn main() -> ExitCode {
     while let Some(a) = args.next() {
         let value = args.next();
         let ok = match (a.as_str(), value) {
+            ("--db", Some(v)) if tmc_store::is_postgres_url(&v) => {
+                cfg.store_url = Some(v);
+                true
+            }
             ("--db", Some(v)) => {
                 cfg.db_path = v.into();
+                true
+            }
+            ("--pg-schema", Some(v)) => {
+                cfg.pg_schema = v;
                 true
             }
             ("--bind", Some(v)) => v.parse().map(|b| cfg.bind = b).is_ok(),
@@ -28,14 +35,16 @@ fn main() -> ExitCode {
             _ => false,
         };
         if !ok {
-            eprintln!("usage: tmc-server-test --db PATH [--bind ADDR] [--max-upload BYTES]");
+            eprintln!(
+                "usage: tmc-server-test --db PATH|postgres://... [--pg-schema NAME] [--bind ADDR] [--max-upload BYTES]"
+            );
             return ExitCode::from(2);
         }
     }
-    let store = match SqliteStore::open(&cfg.db_path) {
+    let store = match cfg.open_store() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("tmc-server-test: {}: {e}", cfg.db_path.display());
+            eprintln!("tmc-server-test: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -50,7 +59,7 @@ fn main() -> ExitCode {
         println!("listening on {addr}");
         let _ = std::io::stdout().flush();
     }
-    match serve_listener(listener, AppState::new(Arc::new(store), cfg)) {
+    match serve_listener(listener, AppState::new(store, cfg)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tmc-server-test: {e}");

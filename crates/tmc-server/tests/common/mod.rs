@@ -1,13 +1,19 @@
 //! Test harness: a real server on 127.0.0.1 (random port) over a real SQLite file in a temp
 //! dir, users for every role, and a small HTTP client that keeps status, headers and body.
+//!
+//! With `TMC_TEST_SERVER_STORE=postgres` and `TMC_TEST_PG_URL` set, every harness uses a
+//! PostgreSQL schema of its own instead (dropped afterwards), so the whole suite runs against
+//! PostgreSQL: `TMC_TEST_SERVER_STORE=postgres cargo test -p tmc-server`.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tmc_server::{AppState, ServerConfig};
-use tmc_store::{Role, SqliteStore, Store};
+
+use tmc_store::{PgStore, Role, SqliteStore, Store};
 
 pub const WEBSHOP: &str = include_str!("../../../../examples/webshop-payments.yaml");
 
@@ -38,10 +44,53 @@ pub struct Who {
     pub token: Option<String>,
 }
 
+/// A PostgreSQL schema for one test, dropped when the guard goes.
+pub struct PgSchema {
+    pub url: String,
+    pub schema: String,
+}
+
+static SCHEMAS: AtomicUsize = AtomicUsize::new(0);
+
+impl PgSchema {
+    /// A fresh schema name on `TMC_TEST_PG_URL`, or `None` (with a SKIPPED line) when unset.
+    pub fn new(test: &str) -> Option<PgSchema> {
+        match std::env::var("TMC_TEST_PG_URL") {
+            Ok(url) if !url.is_empty() => Some(PgSchema {
+                url,
+                schema: format!(
+                    "tmc_server_t{}_{}",
+                    std::process::id(),
+                    SCHEMAS.fetch_add(1, Ordering::SeqCst)
+                ),
+            }),
+            _ => {
+                eprintln!(
+                    "SKIPPED {test}: set TMC_TEST_PG_URL (bash ../shared/scripts/start-postgres.sh prints it)"
+                );
+                None
+            }
+        }
+    }
+
+    pub fn open(&self) -> Arc<dyn Store> {
+        Arc::new(PgStore::connect(&self.url, &self.schema, 8).expect("PostgreSQL store"))
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        if let Ok(mut c) = tmc_pg::connect(&self.url) {
+            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
+        }
+    }
+}
+
 pub struct Harness {
     pub addr: SocketAddr,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn Store>,
     pub dir: tempfile::TempDir,
+    pub pg: Option<PgSchema>,
     pub product: i64,
     pub other_product: i64,
     pub agent: ureq::Agent,
@@ -61,7 +110,14 @@ impl Harness {
     pub fn start(max_upload: usize) -> Harness {
         let dir = tempfile::tempdir().expect("tempdir");
         let db: PathBuf = dir.path().join("tmc.sqlite");
-        let store = Arc::new(SqliteStore::open(&db).expect("open store"));
+        let pg = match std::env::var("TMC_TEST_SERVER_STORE").as_deref() {
+            Ok("postgres") => Some(PgSchema::new("harness").expect("TMC_TEST_PG_URL")),
+            _ => None,
+        };
+        let store: Arc<dyn Store> = match &pg {
+            Some(p) => p.open(),
+            None => Arc::new(SqliteStore::open(&db).expect("open store")),
+        };
         let mut ids = std::collections::BTreeMap::new();
         for name in &ROLES[1..] {
             let id = store
@@ -91,6 +147,11 @@ impl Harness {
             cookie_secure: false,
             max_upload_bytes: max_upload,
             db_path: db,
+            store_url: pg.as_ref().map(|p| p.url.clone()),
+            pg_schema: pg
+                .as_ref()
+                .map(|p| p.schema.clone())
+                .unwrap_or_else(|| tmc_server::DEFAULT_PG_SCHEMA.into()),
             ..ServerConfig::default()
         };
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -106,6 +167,7 @@ impl Harness {
             addr,
             store,
             dir,
+            pg,
             product,
             other_product,
             agent,
