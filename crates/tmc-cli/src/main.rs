@@ -113,6 +113,11 @@ enum Command {
         /// Do not apply the decisions file beside the model.
         #[arg(long, conflicts_with = "review")]
         no_review: bool,
+        /// Fail (exit 1, after writing the draft) when the validity lint finds threats that name
+        /// things not in the model, web-only weaknesses on non-web interfaces, network threats on
+        /// local flows, threats a declared control contradicts, or duplicates.
+        #[arg(long)]
+        strict: bool,
         #[command(flatten)]
         llm: llm_cmd::ProviderArgs,
         #[command(flatten)]
@@ -290,6 +295,7 @@ fn run(cli: Cli) -> Result<()> {
             kb,
             review,
             no_review,
+            strict,
             llm,
             rules,
         } => {
@@ -377,7 +383,29 @@ fn run(cli: Cli) -> Result<()> {
                 out.as_deref(),
                 out_dir.as_deref(),
                 cli.quiet,
-            )
+            )?;
+            let findings = tmc_engine::validity::check(&model, &drafted.draft);
+            if !findings.is_empty() && (strict || !cli.quiet) {
+                let by_kind: Vec<String> = tmc_engine::validity::counts(&findings)
+                    .into_iter()
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(k, n)| format!("{n} {}", k.as_str()))
+                    .collect();
+                eprintln!(
+                    "validity lint: {} finding(s): {}",
+                    findings.len(),
+                    by_kind.join(", ")
+                );
+                if strict {
+                    for f in &findings {
+                        eprintln!("  {f}");
+                    }
+                }
+            }
+            if strict && !findings.is_empty() {
+                return Err(Exit(1).into());
+            }
+            Ok(())
         }
         Command::Review { command, rules } => {
             review_cmd::run(command, &rules.load(&loaded.config)?, cli.quiet)

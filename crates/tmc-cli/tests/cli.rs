@@ -425,7 +425,10 @@ fn schema_validates_shape() {
 fn huge_and_binary_inputs_are_refused_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let big = dir.path().join("big.yaml");
-    std::fs::write(&big, vec![b'#'; 9 * 1024 * 1024]).unwrap();
+    // A sparse file just over the model size limit: refused from its length, before reading.
+    let f = std::fs::File::create(&big).unwrap();
+    f.set_len(tmc_dsl::MAX_MODEL_BYTES as u64 + 1).unwrap();
+    drop(f);
     let o = tmc(&["validate", big.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("limit"));

@@ -87,7 +87,30 @@ pub struct ChunkMeta {
     /// Standard version (`4.0.3`, `2021`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The rule that raised a threat (`TMC-DOS-001`), from its provenance: past decisions on
+    /// the same rule are what the next draft learns from (tag `rule`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// The reviewer's justification (required for not-applicable, accepted, transferred): a
+    /// past rejection lowers the matching rule threat elsewhere and shows this reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub justification: Option<String>,
+    /// The drafted level when a reviewer overrode the severity; `severity` is then the
+    /// reviewer's level. Overrides of one rule on one technology accumulate over reviews.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drafted_severity: Option<String>,
+    /// Why the reviewer overrode the severity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity_reason: Option<String>,
+    /// A reviewer reworded the title or overrode the severity. An edited threat that was not
+    /// rejected is an exemplar like a confirmed one, so it is also tagged `status=edited`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub edited: bool,
 }
+
+/// The extra `status` tag value of an edited threat that was not rejected; see
+/// [`ChunkMeta::edited`].
+pub const EDITED_STATUS: &str = "edited";
 
 impl ChunkMeta {
     /// `(key, value)` pairs stored for exact filtering; `kind` is added by the index.
@@ -99,6 +122,10 @@ impl ChunkMeta {
         out.extend(self.capec.iter().map(|c| ("capec", c.to_string())));
         out.extend(self.asvs.iter().map(|a| ("asvs", a.clone())));
         out.extend(self.status.iter().map(|s| ("status", s.clone())));
+        if self.edited && self.status.as_deref() != Some("not-applicable") {
+            out.push(("status", EDITED_STATUS.to_string()));
+        }
+        out.extend(self.rule.iter().map(|r| ("rule", r.clone())));
         out.extend(self.system.iter().map(|s| ("system", s.clone())));
         out.extend(self.element_kinds.iter().map(|s| ("element", s.clone())));
         out.extend(self.version.iter().map(|s| ("version", s.clone())));
@@ -151,6 +178,25 @@ mod tests {
         assert_eq!(truncate("héllo", 2), "h");
         assert_eq!(truncate("héllo", 3), "hé");
         assert_eq!(truncate("abc", 10), "abc");
+    }
+
+    #[test]
+    fn edited_threats_are_also_tagged_edited_unless_rejected() {
+        let mut meta = ChunkMeta {
+            status: Some("draft".into()),
+            rule: Some("TMC-DOS-001".into()),
+            edited: true,
+            ..ChunkMeta::default()
+        };
+        let tags = meta.tags();
+        assert!(tags.contains(&("status", "draft".to_string())), "{tags:?}");
+        assert!(tags.contains(&("status", "edited".to_string())), "{tags:?}");
+        assert!(tags.contains(&("rule", "TMC-DOS-001".to_string())), "{tags:?}");
+        meta.status = Some("not-applicable".into());
+        assert!(!meta.tags().contains(&("status", "edited".to_string())));
+        meta.edited = false;
+        meta.status = Some("open".into());
+        assert!(!meta.tags().contains(&("status", "edited".to_string())));
     }
 
     #[test]
