@@ -27,6 +27,31 @@ pub struct Config {
     /// `[llm]`: the copilot's provider, privacy and prompt settings (and `[llm.profiles.*]`).
     #[serde(default)]
     pub llm: tmc_llm::LlmConfig,
+    /// `[server]`: `tmc serve`.
+    #[serde(default)]
+    pub server: ServerSettings,
+}
+
+/// `[server]` in `tmc.toml`: where `tmc serve` listens and keeps its store.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Listen address (default `127.0.0.1:8470`).
+    pub bind: Option<String>,
+    /// `postgres://…` for a team store shared by several instances (`TMC_SERVER_STORE_URL`
+    /// overrides it, so a password need not be committed); default: SQLite in the data dir.
+    pub store_url: Option<String>,
+    /// PostgreSQL schema (default `tmc_server`).
+    pub postgres_schema: Option<String>,
+}
+
+impl ServerSettings {
+    /// The store URL: environment (`TMC_SERVER_STORE_URL`) first, then the file.
+    pub fn store_url(&self, env: Env<'_>) -> Option<String> {
+        env("TMC_SERVER_STORE_URL")
+            .filter(|u| !u.is_empty())
+            .or_else(|| self.store_url.clone())
+    }
 }
 
 /// `[kb]`: the knowledge base. Without `embeddings`, retrieval is BM25 only.

@@ -164,6 +164,10 @@ pub fn run(args: EvalArgs, rules: &tmc_engine::RuleSet, quiet: bool) -> Result<(
         None
     };
     let mut scores: Vec<SystemScore> = Vec::new();
+    let mut critic_scores: Vec<SystemScore> = Vec::new();
+    let mut critic_marked = 0usize;
+    let mut findings: Vec<tmc_engine::Finding> = Vec::new();
+    let mut lint_threats = 0usize;
     let mut drafts: Vec<Vec<tmc_model::Threat>> = Vec::new();
     let mut scored_refs: Vec<&[ReferenceThreat]> = Vec::new();
     let mut skipped: Vec<(String, String)> = Vec::new();
@@ -180,12 +184,19 @@ pub fn run(args: EvalArgs, rules: &tmc_engine::RuleSet, quiet: bool) -> Result<(
             args.mode,
             kb.as_ref(),
             copilot.as_ref(),
+            !args.llm.no_critic,
         );
         match drafted {
-            Ok(threats) => {
-                scores.push(score_system(&threats, system_refs, sim.as_ref()));
+            Ok(d) => {
+                lint_threats += d.threats.len();
+                findings.extend(d.findings);
+                scores.push(score_system(&d.threats, system_refs, sim.as_ref()));
+                if let Some(kept) = &d.without_inapplicable {
+                    critic_scores.push(score_system(kept, system_refs, sim.as_ref()));
+                    critic_marked += d.threats.len() - kept.len();
+                }
                 if args.control {
-                    drafts.push(threats);
+                    drafts.push(d.threats);
                     scored_refs.push(system_refs.as_slice());
                 }
             }
@@ -207,6 +218,22 @@ pub fn run(args: EvalArgs, rules: &tmc_engine::RuleSet, quiet: bool) -> Result<(
     }
     if !quiet {
         eprintln!("{}", summary_line(&report, args.mode));
+        let by_kind: Vec<String> = tmc_engine::validity::counts(&findings)
+            .into_iter()
+            .map(|(k, n)| format!("{n} {}", k.as_str()))
+            .collect();
+        eprintln!(
+            "validity lint (a proxy, not relevance): {} finding(s) over {lint_threats} drafted threats: {}",
+            findings.len(),
+            by_kind.join(", ")
+        );
+    }
+    if !critic_scores.is_empty() {
+        let kept = aggregate(critic_scores);
+        eprintln!(
+            "without the {critic_marked} threat(s) the critic thinks do not apply: {}",
+            summary_line(&kept, args.mode)
+        );
     }
     if args.control && drafts.len() > 1 {
         let n = drafts.len();
@@ -257,25 +284,30 @@ fn similarity(args: &EvalArgs, refs: &[ReferenceThreat]) -> Result<Box<dyn Simil
 /// judged drafts.
 const CALIBRATION_DIRS: [&str; 2] = ["calibration", "../shared/bench/judged"];
 
-fn agreement(
-    dir: Option<&Path>,
-    refs: &[ReferenceThreat],
-    sim: &dyn Similarity,
-    format: EvalFormat,
-) -> Result<()> {
-    let dir = match dir {
-        Some(d) => d.to_path_buf(),
-        None => CALIBRATION_DIRS
+/// `--agreement DIR` as given, else the first of `candidates` that is a directory.
+fn calibration_dir(dir: Option<&Path>, candidates: &[&str]) -> Result<PathBuf> {
+    match dir {
+        Some(d) => Ok(d.to_path_buf()),
+        None => candidates
             .iter()
             .map(PathBuf::from)
             .find(|d| d.is_dir())
             .ok_or_else(|| {
                 anyhow::anyhow!(
                     "no calibration directory: neither {} exists; pass --agreement DIR",
-                    CALIBRATION_DIRS.join(" nor ")
+                    candidates.join(" nor ")
                 )
-            })?,
-    };
+            }),
+    }
+}
+
+fn agreement(
+    dir: Option<&Path>,
+    refs: &[ReferenceThreat],
+    sim: &dyn Similarity,
+    format: EvalFormat,
+) -> Result<()> {
+    let dir = calibration_dir(dir, &CALIBRATION_DIRS)?;
     let readings = tmc_eval::bench::load_readings(&dir)
         .with_context(|| format!("loading the calibration readings in {}", dir.display()))?;
     let systems = tmc_eval::agreement::calibrated_systems(&readings, refs)
@@ -301,7 +333,8 @@ fn draft_system(
     mode: Mode,
     kb: Option<&tmc_kb::KnowledgeBase>,
     copilot: Option<&crate::llm_cmd::Copilot>,
-) -> std::result::Result<Vec<tmc_model::Threat>, String> {
+    critic: bool,
+) -> std::result::Result<Drafted, String> {
     let Some(first) = refs.first() else {
         return Err("no references".into());
     };
@@ -321,11 +354,36 @@ fn draft_system(
     req.kb = kb;
     req.copilot = copilot;
     req.exclude_sources = vec![source.to_string()];
+    req.critic = critic;
     let out = tmc_app::draft(&req).map_err(|e| e.to_string())?;
     if let (Some(c), Some(o)) = (copilot, &out.copilot) {
         crate::llm_cmd::report(c, o, &format!("{source}: "), false);
     }
-    Ok(out.draft.threats)
+    if let Some(c) = &out.critic {
+        for w in &c.warnings {
+            eprintln!("warning: {source}: critic: {w}");
+        }
+        eprintln!("{source}: {}", c.summary());
+    }
+    let findings = tmc_engine::validity::check(model, &out.draft);
+    let without_inapplicable = out
+        .critic
+        .as_ref()
+        .map(|_| tmc_llm::critic::without_not_applicable(&out.draft).threats);
+    Ok(Drafted {
+        threats: out.draft.threats,
+        findings,
+        without_inapplicable,
+    })
+}
+
+/// One benchmark system as drafted: its threats, what the validity lint found in them, and —
+/// when the critic ran — the threats without those it thinks do not apply (scored apart, never
+/// removed from the draft).
+struct Drafted {
+    threats: Vec<tmc_model::Threat>,
+    findings: Vec<tmc_engine::Finding>,
+    without_inapplicable: Option<Vec<tmc_model::Threat>>,
 }
 
 /// Adapts the knowledge base's embedder to the matcher's one-text interface, embedding each
@@ -555,4 +613,23 @@ fn calibrate(name: &str, bench: &Path, format: EvalFormat) -> Result<()> {
         c.log_agreement, c.log_scenarios
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calibration_dir_falls_back_in_order() {
+        let tmp = std::env::temp_dir();
+        let here = tmp.to_string_lossy().into_owned();
+        let missing = tmp.join("tmc-no-such-calibration-dir");
+        let missing = missing.to_string_lossy().into_owned();
+        let got = calibration_dir(None, &[missing.as_str(), here.as_str()]);
+        assert_eq!(got.ok(), Some(PathBuf::from(&here)));
+        let err = calibration_dir(None, &[missing.as_str()]).err();
+        assert!(err.is_some_and(|e| e.to_string().contains("--agreement DIR")));
+        let given = calibration_dir(Some(Path::new("x")), &[here.as_str()]);
+        assert_eq!(given.ok(), Some(PathBuf::from("x")));
+    }
 }

@@ -414,7 +414,7 @@ fn run(cli: Cli) -> Result<()> {
             review_cmd::check(args, &rules.load(&loaded.config)?, cli.quiet)
         }
         Command::Diff { args, rules } => review_cmd::diff(args, &rules.load(&loaded.config)?),
-        Command::Serve(args) => serve_cmd::run(args, &data_dir, cli.quiet),
+        Command::Serve(args) => serve_cmd::run(args, &data_dir, &loaded.config.server, cli.quiet),
         Command::Rules { command, rules } => rules_cmd::run(command, rules.load(&loaded.config)),
         Command::Import(args) => import_cmd::run(args, cli.quiet, &loaded.config.llm, &data_dir),
         Command::Export(args) => export_cmd::run(args),

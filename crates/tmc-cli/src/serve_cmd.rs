@@ -7,19 +7,24 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use tmc_store::{Role, SqliteStore, Store};
+use tmc_store::{Role, Store};
 
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct ServeArgs {
     #[command(subcommand)]
     pub action: Option<ServeAction>,
-    /// Address to listen on (127.0.0.1 by default: put a TLS proxy in front for a team).
-    #[arg(long, default_value = "127.0.0.1:8470")]
-    pub bind: SocketAddr,
-    /// The store (default: `<data dir>/server.sqlite3`).
+    /// Address to listen on (default `[server] bind`, else 127.0.0.1:8470: put a TLS proxy
+    /// in front for a team).
+    #[arg(long)]
+    pub bind: Option<SocketAddr>,
+    /// The SQLite store (default: `<data dir>/server.sqlite3`).
     #[arg(long, value_name = "FILE", global = true)]
     pub db: Option<PathBuf>,
+    /// A PostgreSQL store shared by several instances, `postgres://…` (default `[server]
+    /// store_url`, `TMC_SERVER_STORE_URL`); wins over --db.
+    #[arg(long, value_name = "URL", global = true, hide_env_values = true)]
+    pub store_url: Option<String>,
     /// Plain-HTTP cookies, for trying the server on loopback without TLS. Never in production.
     #[arg(long)]
     pub insecure_cookies: bool,
@@ -57,11 +62,38 @@ fn db_path(args: &ServeArgs, data_dir: &Path) -> PathBuf {
         .unwrap_or_else(|| data_dir.join("server.sqlite3"))
 }
 
-fn open(path: &Path) -> Result<SqliteStore> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+/// Where the store is: a PostgreSQL URL (flag, environment, `[server]`) or the SQLite file.
+fn location(args: &ServeArgs, data_dir: &Path, cfg: &tmc_app::settings::ServerSettings) -> String {
+    args.store_url
+        .clone()
+        .or_else(|| cfg.store_url(&crate::config::env))
+        .unwrap_or_else(|| db_path(args, data_dir).display().to_string())
+}
+
+fn schema(cfg: &tmc_app::settings::ServerSettings) -> String {
+    cfg.postgres_schema
+        .clone()
+        .unwrap_or_else(|| tmc_store::DEFAULT_PG_SCHEMA.to_string())
+}
+
+fn open(
+    location: &str,
+    cfg: &tmc_app::settings::ServerSettings,
+) -> Result<std::sync::Arc<dyn Store>> {
+    if !tmc_store::is_postgres_url(location)
+        && let Some(dir) = Path::new(location)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    SqliteStore::open(path).with_context(|| format!("opening the store {}", path.display()))
+    tmc_store::open(location, &schema(cfg), 4).with_context(|| {
+        if tmc_store::is_postgres_url(location) {
+            "opening the PostgreSQL store".to_string()
+        } else {
+            format!("opening the store {location}")
+        }
+    })
 }
 
 fn parse_role(text: &str) -> Result<Role> {
@@ -92,15 +124,26 @@ fn read_password() -> Result<String> {
     Ok(p)
 }
 
-pub fn run(args: ServeArgs, data_dir: &Path, quiet: bool) -> Result<()> {
+pub fn run(
+    args: ServeArgs,
+    data_dir: &Path,
+    cfg: &tmc_app::settings::ServerSettings,
+    quiet: bool,
+) -> Result<()> {
     let path = db_path(&args, data_dir);
+    let loc = location(&args, data_dir, cfg);
+    let shown = if tmc_store::is_postgres_url(&loc) {
+        "PostgreSQL".to_string()
+    } else {
+        loc.clone()
+    };
     match &args.action {
         Some(ServeAction::AddUser {
             username,
             display_name,
             site_admin,
         }) => {
-            let store = open(&path)?;
+            let store = open(&loc, cfg)?;
             let password = read_password()?;
             store.create_user(
                 username,
@@ -109,7 +152,7 @@ pub fn run(args: ServeArgs, data_dir: &Path, quiet: bool) -> Result<()> {
                 *site_admin,
             )?;
             if !quiet {
-                eprintln!("user {username} created in {}", path.display());
+                eprintln!("user {username} created in {shown}");
             }
             Ok(())
         }
@@ -119,10 +162,10 @@ pub fn run(args: ServeArgs, data_dir: &Path, quiet: bool) -> Result<()> {
             role,
             days,
         }) => {
-            let store = open(&path)?;
+            let store = open(&loc, cfg)?;
             let user = store
                 .user_by_name(username)?
-                .with_context(|| format!("no user `{username}` in {}", path.display()))?;
+                .with_context(|| format!("no user `{username}` in {shown}"))?;
             let (secret, id) = store.create_api_token(
                 user.id,
                 name,
@@ -136,9 +179,19 @@ pub fn run(args: ServeArgs, data_dir: &Path, quiet: bool) -> Result<()> {
             Ok(())
         }
         None => {
-            let cfg = tmc_server::ServerConfig {
-                bind: args.bind,
+            let bind = match (&args.bind, &cfg.bind) {
+                (Some(b), _) => *b,
+                (None, Some(text)) => text
+                    .parse()
+                    .with_context(|| format!("[server] bind = {text:?} is not an address"))?,
+                (None, None) => tmc_server::ServerConfig::default().bind,
+            };
+            let pg = tmc_store::is_postgres_url(&loc);
+            let server = tmc_server::ServerConfig {
+                bind,
                 db_path: path.clone(),
+                store_url: pg.then(|| loc.clone()),
+                pg_schema: schema(cfg),
                 cookie_secure: !args.insecure_cookies,
                 ..tmc_server::ServerConfig::default()
             };
@@ -148,12 +201,10 @@ pub fn run(args: ServeArgs, data_dir: &Path, quiet: bool) -> Result<()> {
             }
             if !quiet {
                 eprintln!(
-                    "tmc server on http://{} (store {}); first user: `tmc serve add-user NAME --site-admin`",
-                    args.bind,
-                    path.display()
+                    "tmc server on http://{bind} (store {shown}); first user: `tmc serve add-user NAME --site-admin`"
                 );
             }
-            tmc_server::serve(cfg)?;
+            tmc_server::serve(server)?;
             Ok(())
         }
     }

@@ -72,8 +72,9 @@ pub struct FlowFacts<'m> {
     /// From a less trusted zone into a more trusted one.
     pub inbound: bool,
     /// Stays on one host: protocol `ipc` or `file`, a component talking to itself, or both
-    /// ends inside one `process` or `container` (pod) boundary. No network path, so no
-    /// eavesdropping, man-in-the-middle or replay on the wire.
+    /// ends inside one `process` or `container` (pod) boundary, or a call into a hypervisor,
+    /// device emulation or sandbox (a hypercall, virtqueue or system call). No network path, so
+    /// no eavesdropping, man-in-the-middle or replay on the wire, and never internet exposure.
     pub local: bool,
     pub data: DataSummary,
 }
@@ -198,6 +199,16 @@ impl<'m> Facts<'m> {
             } else {
                 Vec::new()
             };
+            // A hypercall, virtqueue or system call never leaves the host, whatever the
+            // protocol field says.
+            let kernel_dst = matches!(
+                model.components[ti].technology,
+                Technology::Hypervisor | Technology::DeviceEmulation | Technology::Sandbox
+            );
+            let local = f.from == f.to
+                || matches!(f.protocol, Some(Protocol::Ipc | Protocol::File))
+                || kernel_dst
+                || same_host(model, &topo, &f.from, &f.to);
             let mut summary = DataSummary::default();
             for did in f.data.iter().chain(&f.data_received) {
                 if let Some(d) = data_index.get(did.as_str()) {
@@ -206,7 +217,8 @@ impl<'m> Facts<'m> {
                         data[dp].flows += 1;
                         if crosses {
                             data[dp].crosses_boundary = true;
-                            if !f.encryption.unwrap_or(Encryption::None).is_strong() {
+                            // Nobody can read a local channel on the wire.
+                            if !local && !f.encryption.unwrap_or(Encryption::None).is_strong() {
                                 data[dp].crosses_unencrypted = true;
                             }
                         }
@@ -239,15 +251,13 @@ impl<'m> Facts<'m> {
                 if crosses && unauth {
                     dst.inbound_unauthenticated = true;
                 }
-                if f.from != f.to
+                // A local flow (same host, ipc/file) never comes from the internet.
+                if !local
                     && (sz == TrustZone::Internet || (src_external && sz <= TrustZone::ThirdParty))
                 {
                     dst.exposed = true;
                 }
             }
-            let local = f.from == f.to
-                || matches!(f.protocol, Some(Protocol::Ipc | Protocol::File))
-                || same_host(model, &topo, &f.from, &f.to);
             flows.push(FlowFacts {
                 flow: f,
                 source: si,

@@ -486,6 +486,9 @@ pub struct AgreementSummary {
     /// is about.
     pub confusion: Confusion,
     pub agreement: Option<f64>,
+    /// What a matcher that never matches would agree (the share of `none` labels): the floor
+    /// an agreement figure has to beat to mean anything.
+    pub never_match_agreement: Option<f64>,
     pub graded_agreement: Option<f64>,
     /// Mean of per-system agreement (each system weighs the same).
     pub macro_agreement: Option<f64>,
@@ -518,6 +521,10 @@ fn summarise(label: &str, systems: &[&SystemAgreement]) -> AgreementSummary {
         references: confusion.total(),
         confusion,
         agreement: confusion.agreement(),
+        never_match_agreement: ratio(
+            confusion.none_matched + confusion.none_unmatched,
+            confusion.total(),
+        ),
         graded_agreement: confusion.graded_agreement(),
         macro_agreement: mean(systems.iter().map(|s| s.agreement)),
         matcher_recall: confusion.matcher_recall(),
@@ -927,15 +934,16 @@ pub fn render_markdown(report: &AgreementReport) -> String {
             ));
         }
         out.push('\n');
-        out.push_str("| group | systems | refs | agreement | graded | macro agreement | matcher recall (pooled / macro) | judge strict | judge lenient | control (pooled / macro) |\n");
-        out.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+        out.push_str("| group | systems | refs | agreement | never-match floor | graded | macro agreement | matcher recall (pooled / macro) | judge strict | judge lenient | control (pooled / macro) |\n");
+        out.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
         for m in &r.summaries {
             out.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {} / {} | {} / {} | {} / {} | {} / {} |\n",
+                "| {} | {} | {} | {} | {} | {} | {} | {} / {} | {} / {} | {} / {} | {} / {} |\n",
                 m.label,
                 m.systems,
                 m.references,
                 pct(m.agreement),
+                pct(m.never_match_agreement),
                 pct(m.graded_agreement),
                 pct(m.macro_agreement),
                 pct(m.matcher_recall),

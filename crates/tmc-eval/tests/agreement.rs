@@ -90,7 +90,12 @@ fn fixture_agreement_confusion_and_control() {
     let a = report.readings.iter().find(|r| r.reading == "A").unwrap();
     for s in &a.systems {
         let w = &want["reading_a"][&s.system];
-        assert_eq!(confusion_vec(&s.confusion), usizes(&w["confusion"]), "{}", s.system);
+        assert_eq!(
+            confusion_vec(&s.confusion),
+            usizes(&w["confusion"]),
+            "{}",
+            s.system
+        );
         close(s.agreement, &w["agreement"]);
         close(s.graded_agreement, &w["graded_agreement"]);
         close(s.matcher_recall, &w["matcher_recall"]);
@@ -99,11 +104,13 @@ fn fixture_agreement_confusion_and_control() {
         close(s.covering_agreement, &w["covering_agreement"]);
         let c = s.control.as_ref().unwrap();
         assert_eq!(c.matched as u64, w["control_matched"].as_u64().unwrap());
-        assert_eq!(c.references as u64, w["control_references"].as_u64().unwrap());
+        assert_eq!(
+            c.references as u64,
+            w["control_references"].as_u64().unwrap()
+        );
         // Every disagreement is listed with the matcher's best threat.
-        let disagreeing = s.confusion.match_unmatched
-            + s.confusion.partial_unmatched
-            + s.confusion.none_matched;
+        let disagreeing =
+            s.confusion.match_unmatched + s.confusion.partial_unmatched + s.confusion.none_matched;
         assert_eq!(s.disagreements.len(), disagreeing);
     }
     let all = &a.summaries[0];
@@ -116,12 +123,18 @@ fn fixture_agreement_confusion_and_control() {
     close(all.agreement, &want["reading_a"]["all"]["agreement"]);
     // The toy matcher "recalls" a Camera reference with the Shop's SQL injection threat: a
     // text matcher rewards a transplanted threat, which is what the control exposes.
-    close(all.control_recall, &want["reading_a"]["all"]["control_recall"]);
+    close(
+        all.control_recall,
+        &want["reading_a"]["all"]["control_recall"],
+    );
 
     let b = report.readings.iter().find(|r| r.reading == "B").unwrap();
     assert_eq!(b.systems.len(), 1, "reading B labels only the Shop");
     let w = &want["reading_b"]["Shop"];
-    assert_eq!(confusion_vec(&b.systems[0].confusion), usizes(&w["confusion"]));
+    assert_eq!(
+        confusion_vec(&b.systems[0].confusion),
+        usizes(&w["confusion"])
+    );
     close(b.systems[0].agreement, &w["agreement"]);
 }
 
@@ -161,7 +174,10 @@ fn fixture_lint_agreement() {
         .collect();
     let flags = BTreeMap::from([("s1.json".to_string(), flagged)]);
     let l = lint_agreement(&systems, "A", &flags);
-    assert_eq!(l.flagged_invalid as u64, w["flagged_invalid"].as_u64().unwrap());
+    assert_eq!(
+        l.flagged_invalid as u64,
+        w["flagged_invalid"].as_u64().unwrap()
+    );
     assert_eq!(
         l.flagged_not_invalid as u64,
         w["flagged_not_invalid"].as_u64().unwrap()
@@ -231,7 +247,9 @@ fn check_error(refs_text: &str, judged: &str, want: &str) {
     std::fs::write(dir.join("x.judged.json"), judged).unwrap();
     let refs = parse_references(refs_text, Path::new("refs.jsonl")).unwrap();
     let readings = load_readings(&dir).unwrap();
-    let err = calibrated_systems(&readings, &refs).unwrap_err().to_string();
+    let err = calibrated_systems(&readings, &refs)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains(want), "{err}");
     assert!(err.contains("x.judged.json"), "names the file: {err}");
     std::fs::remove_dir_all(&dir).unwrap();

@@ -324,6 +324,32 @@ fn latency(kb: &KnowledgeBase, queries: &[String], mode: SearchMode, filter: &Fi
     )
 }
 
+/// FTS5's own `ORDER BY bm25() LIMIT` (scores every match) on the first 30 queries: latency,
+/// and how many of its top 10 the in-memory BM25 returns in the same order.
+fn fts5_reference(kb: &KnowledgeBase, reference: &SqliteIndex, queries: &[String]) -> String {
+    let mut times = Vec::new();
+    let (mut same, mut total) = (0usize, 0usize);
+    for q in queries.iter().take(30) {
+        let t = Instant::now();
+        let Ok(theirs) = reference.search_lexical_fts5(q, &Filter::default(), 10) else {
+            return "fts5    failed".into();
+        };
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        let Ok(ours) = kb.index.search_lexical(q, &Filter::default(), 10) else {
+            return "bm25    failed".into();
+        };
+        total += theirs.len();
+        same += theirs.iter().zip(&ours).filter(|(a, b)| a.0 == b.0).count();
+    }
+    times.sort_by(f64::total_cmp);
+    format!(
+        "fts5    p50 {:>7.2} ms  p95 {:>7.2} ms  (FTS5 ranking every match, {} queries; in-memory bm25 top 10 identical at {same} of {total} ranks)",
+        percentile(&times, 0.5),
+        percentile(&times, 0.95),
+        times.len()
+    )
+}
+
 fn main() {
     let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/kb");
     let read = |p: &Path| std::fs::read(p).unwrap_or_default();
@@ -514,7 +540,20 @@ fn main() {
             }
         };
         let build = t.elapsed().as_secs_f64();
+        // A second connection on the same file for FTS5's own ranking: the reference the
+        // in-memory BM25 must agree with, and the "before" figure of issue 14.
+        let reference = SqliteIndex::open(&tmp.path().join(format!("synthetic-{n}.sqlite3")));
         let kb = KnowledgeBase::new(Box::new(index), query_vectors.take());
+        // The first lexical query builds the in-memory inverted index; shown apart.
+        let t = Instant::now();
+        let first_lex = kb.search(
+            &queries[0],
+            &SearchOptions {
+                mode: Some(SearchMode::Lexical),
+                ..SearchOptions::default()
+            },
+        );
+        let first_lex_ms = t.elapsed().as_secs_f64() * 1000.0;
         // The first dense query may load the vectors into memory; shown apart.
         let t = Instant::now();
         let first = kb.search(
@@ -526,10 +565,14 @@ fn main() {
         );
         let first_ms = t.elapsed().as_secs_f64() * 1000.0;
         println!(
-            "  {n:>7} chunks (written in {build:.1} s = {:.0} chunks/s; first dense query {first_ms:.0} ms{})",
+            "  {n:>7} chunks (written in {build:.1} s = {:.0} chunks/s; first dense query {first_ms:.0} ms{}; first bm25 query {first_lex_ms:.0} ms{})",
             n as f64 / build.max(1e-9),
-            if first.is_err() { ", failed" } else { "" }
+            if first.is_err() { ", failed" } else { "" },
+            if first_lex.is_err() { ", failed" } else { "" }
         );
+        if let Ok(reference) = &reference {
+            println!("    {}", fts5_reference(&kb, reference, &queries));
+        }
         for mode in [SearchMode::Lexical, SearchMode::Dense, SearchMode::Hybrid] {
             println!("    {}", latency(&kb, &queries, mode, &Filter::default()));
         }

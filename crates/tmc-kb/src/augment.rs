@@ -11,8 +11,27 @@
 //! with its source, and its mitigations merged only when they name nothing outside this model
 //! ([`Vocabulary::foreign_names`]). A past threat that matches nothing is left out.
 //!
-//! The knowledge base's other jobs stay: past rejections lower the matching rule threat, and
-//! mitigations without ASVS references get the requirements mapped to the threat's CWEs.
+//! **Reviews teach the next draft.** A reviewed model ingested into the knowledge base (`tmc kb
+//! ingest X.yaml` with `X.review.yaml` beside it) keeps each threat's decision in its chunk: the
+//! status, the rule, the justification and any severity override. The next draft of a similar
+//! system (an element of the same technology and kind) then gets, on its rule threats:
+//!
+//! - **evidence**: a threat confirmed (open, mitigated, accepted, transferred, avoided) or
+//!   edited in a past review is the factor "accepted in past review" (delta 0) naming that
+//!   review and its source;
+//! - **a past rejection**: a not-applicable decision lowers the likelihood of the same rule's
+//!   threat (or a similar one) by one, once, with a factor naming the past review and quoting
+//!   its reason;
+//! - **past severity overrides**: when reviewers overrode the severity of the same rule on the
+//!   same technology, the factor "severity set in past reviews" says "past reviews set <rule>
+//!   on <technology> to <level> (n of m reviews)". It moves the level one step toward the
+//!   reviewers' level only when a majority of at least two reviews agree (a single review is
+//!   one person's call about one system; a split vote is no lesson); otherwise it shows the
+//!   vote with delta 0, so the reviewer still sees it.
+//!
+//! In the same product nothing of this is needed: the decisions file follows its threats by id
+//! and fingerprint. Mitigations without ASVS references get the requirements mapped to the
+//! threat's CWEs.
 
 use std::collections::BTreeSet;
 
@@ -26,6 +45,7 @@ use tmc_model::{
     Severity, SeverityFactor, Stride, SystemModel, TargetKind, TargetRef, Threat,
 };
 
+use crate::chunk::EDITED_STATUS;
 use crate::error::KbError;
 use crate::index::Filter;
 use crate::search::{Hit, KnowledgeBase, SearchMode, SearchOptions};
@@ -56,9 +76,7 @@ impl Default for AugmentOptions {
             candidates: 12,
             // Every status a reviewer gives a real threat: confirmed (open), treated, or
             // consciously carried.
-            statuses: ["open", "accepted", "mitigated", "transferred", "avoided"]
-                .map(String::from)
-                .to_vec(),
+            statuses: CONFIRMED_STATUSES.map(String::from).to_vec(),
             exclude_sources: Vec::new(),
             asvs: true,
             asvs_per_mitigation: 2,
@@ -82,6 +100,12 @@ pub struct AugmentReport {
     pub past_threats_unmatched: usize,
     /// Rule threats whose likelihood a past rejection lowered.
     pub threats_lowered: usize,
+    /// Rule threats whose level past severity overrides moved one step (a majority of ≥ 2
+    /// reviews agreed).
+    pub severity_moved: usize,
+    /// Rule threats that show past severity overrides with delta 0 (one review, no majority,
+    /// or already at the reviewers' level).
+    pub severity_noted: usize,
     pub mitigations_enriched: usize,
     pub mode: Option<String>,
 }
@@ -91,6 +115,50 @@ fn short_hash(s: &str) -> String {
         .iter()
         .take(4)
         .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Every status a reviewer gives a real threat (confirmed, treated, or consciously carried),
+/// plus [`EDITED_STATUS`]: a threat whose title or severity a reviewer changed was judged real
+/// enough to be worth editing.
+pub const CONFIRMED_STATUSES: [&str; 6] = [
+    "open",
+    "accepted",
+    "mitigated",
+    "transferred",
+    "avoided",
+    EDITED_STATUS,
+];
+
+/// The rule that raised a threat, if a rule did.
+fn rule_of(t: &Threat) -> Option<&str> {
+    match &t.provenance {
+        Provenance::Rule { rule_id, .. } => Some(rule_id),
+        _ => None,
+    }
+}
+
+/// What to search for to find past threats of the same kind as `t`: its rule id (in every
+/// reviewed rule threat's text) and its title without the element's names.
+fn threat_query(t: &Threat) -> String {
+    let title = normalised_title(&t.title, &t.targets);
+    match rule_of(t) {
+        Some(rule) => format!("{rule} {title}"),
+        None => title,
+    }
+}
+
+/// Indexes of the rule threats that target `el`.
+fn rule_threats_on(draft: &Draft, el: &Element) -> Vec<usize> {
+    draft
+        .threats
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| {
+            matches!(t.provenance, Provenance::Rule { .. })
+                && t.targets.iter().any(|x| x.id == el.target.id)
+        })
+        .map(|(i, _)| i)
         .collect()
 }
 
@@ -224,16 +292,7 @@ pub fn augment_draft(
         // One query per rule threat on the element, by what the threat is (its title without
         // the element's name): retrieval by the element alone finds what was said about
         // elements with similar names, not about this threat.
-        let on_element: Vec<usize> = draft
-            .threats
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| {
-                matches!(t.provenance, Provenance::Rule { .. })
-                    && t.targets.iter().any(|x| x.id == el.target.id)
-            })
-            .map(|(i, _)| i)
-            .collect();
+        let on_element = rule_threats_on(draft, el);
         let mut seen: BTreeSet<i64> = BTreeSet::new();
         let mut matched: BTreeSet<i64> = BTreeSet::new();
         let mut used = 0;
@@ -246,12 +305,13 @@ pub fn augment_draft(
             if query.is_empty() {
                 continue;
             }
+            let search_text = threat_query(t);
             let search = SearchOptions {
                 k: opts.candidates,
                 filter: filter.clone(),
                 mode: None,
             };
-            let result = kb.search(&query, &search)?;
+            let result = kb.search(&search_text, &search)?;
             report.mode = Some(result.mode.as_str().to_string());
             seen.extend(result.hits.iter().map(|h| h.chunk.id));
             // Most similar first (what a reviewer would call the same threat), then by rank.
@@ -291,6 +351,9 @@ pub fn augment_draft(
         report.past_threats_unmatched += seen.difference(&matched).count();
     }
     report.threats_lowered = lower_rejected(kb, &elements, draft, opts)?;
+    let (moved, noted) = past_severity(kb, &elements, draft, opts)?;
+    report.severity_moved = moved;
+    report.severity_noted = noted;
     if opts.asvs {
         report.mitigations_enriched = enrich_asvs(kb, draft, opts)?;
     }
@@ -336,6 +399,10 @@ fn past_title(hit: &Hit) -> String {
 /// STRIDE letters needs a shared CWE. `past_stride` is [`applicable_stride`].
 fn same_threat_as_past(t: &Threat, hit: &Hit, past_stride: &[Stride]) -> bool {
     let m = &hit.chunk.meta;
+    // The same rule on an element of the same technology and kind raised the same threat.
+    if rule_of(t).is_some() && m.rule.as_deref() == rule_of(t) {
+        return true;
+    }
     let shared_cwe = t.references.cwe.iter().any(|c| m.cwe.contains(c));
     if m.stride.is_empty() {
         return shared_cwe;
@@ -352,7 +419,7 @@ fn add_evidence(t: &mut Threat, hit: &Hit) -> bool {
     let c = &hit.chunk;
     let source_id = format!("{}#{}", c.source_name, c.key);
     let system = c.meta.system.as_deref().unwrap_or(&c.source_name);
-    let status = c.meta.status.as_deref().unwrap_or("accepted");
+    let status = past_status(&c.meta);
     let note = format!("similar threat {status} in past review {system} ({source_id})");
     let factors = &mut t.severity.factors;
     match factors.iter_mut().find(|f| f.name == ACCEPTED_FACTOR) {
@@ -373,6 +440,17 @@ fn add_evidence(t: &mut Threat, hit: &Hit) -> bool {
             });
             true
         }
+    }
+}
+
+/// A past threat's decision in words: its status, "edited" for a reworded or re-rated threat
+/// nobody gave a status, or both.
+fn past_status(m: &crate::chunk::ChunkMeta) -> String {
+    let status = m.status.as_deref().unwrap_or("accepted");
+    match (status, m.edited) {
+        ("draft", true) => EDITED_STATUS.to_string(),
+        (s, true) => format!("{s} ({EDITED_STATUS})"),
+        (s, false) => s.to_string(),
     }
 }
 
@@ -549,10 +627,11 @@ fn looks_like_a_name(token: &str, sentence_start: bool) -> bool {
 }
 
 /// Lowers the likelihood of rule threats that reviewers rejected for similar elements (same
-/// technology, similar title or a shared CWE with a shared STRIDE category): a rule that keeps
-/// raising what people keep rejecting deserves less weight there. The threat stays in the
-/// draft — a reviewer still decides — but its severity says why it went down, and it is
-/// lowered once however many rejections match.
+/// technology and kind, and the same rule, a similar title or a shared CWE with a shared STRIDE
+/// category): a rule that keeps raising what people keep rejecting deserves less weight there.
+/// The threat stays in the draft — a reviewer still decides — but its severity says why it went
+/// down (the past review, its source and the reviewer's reason), and it is lowered once however
+/// many rejections match.
 fn lower_rejected(
     kb: &KnowledgeBase,
     elements: &[Element],
@@ -565,61 +644,69 @@ fn lower_rejected(
     let statuses: Vec<&str> = opts.rejected_statuses.iter().map(String::as_str).collect();
     let mut lowered = 0;
     for el in elements {
-        let on_element: Vec<usize> = draft
-            .threats
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| {
-                matches!(t.provenance, Provenance::Rule { .. })
-                    && t.targets.iter().any(|x| x.id == el.target.id)
-            })
-            .map(|(i, _)| i)
-            .collect();
-        if on_element.is_empty() {
-            continue;
-        }
         let Some(filter) = past_threats(el, &statuses, &opts.exclude_sources) else {
             continue;
         };
-        let search = SearchOptions {
-            k: opts.candidates,
-            filter,
-            mode: None,
-        };
-        let hits = kb.search(&el.query, &search)?.hits;
-        if hits.is_empty() {
-            continue;
-        }
-        for i in on_element {
-            let t = &mut draft.threats[i];
-            let Some(hit) = hits.iter().find(|h| rejection_matches(t, el, h)) else {
-                continue;
-            };
-            let s = &mut t.severity;
-            if s.factors.iter().any(|f| f.name == REJECTED_FACTOR) || s.likelihood <= 1 {
+        for i in rule_threats_on(draft, el) {
+            let t = &draft.threats[i];
+            if t.severity.factors.iter().any(|f| f.name == REJECTED_FACTOR)
+                || t.severity.likelihood <= 1
+            {
                 continue;
             }
-            let c = &hit.chunk;
+            let search = SearchOptions {
+                k: opts.candidates,
+                filter: filter.clone(),
+                mode: None,
+            };
+            let hits = kb.search(&threat_query(t), &search)?.hits;
+            // A rejection of the same rule first, then the best-ranked similar one.
+            let same_rule =
+                |h: &&Hit| rule_of(t).is_some() && h.chunk.meta.rule.as_deref() == rule_of(t);
+            let Some(hit) = hits
+                .iter()
+                .find(same_rule)
+                .or_else(|| hits.iter().find(|h| rejection_matches(t, el, h)))
+            else {
+                continue;
+            };
+            let value = rejection_note(t, hit);
+            let s = &mut draft.threats[i].severity;
             s.likelihood -= 1;
             s.score = s.likelihood * s.impact;
             s.level = Severity::for_score(s.score);
             s.factors.push(SeverityFactor {
                 applies_to: FactorAxis::Likelihood,
                 name: REJECTED_FACTOR.into(),
-                value: format!(
-                    "\"{}\" {} in past model \"{}\" (source {}#{})",
-                    c.title,
-                    c.meta.status.as_deref().unwrap_or("rejected"),
-                    c.meta.system.as_deref().unwrap_or(&c.source_name),
-                    c.source_name,
-                    c.key
-                ),
+                value,
                 delta: -1,
             });
             lowered += 1;
         }
     }
     Ok(lowered)
+}
+
+/// `TMC-API-002 not-applicable in past review "Shop" (source#key): "reason"`. The past threat
+/// is named by its rule, or by its title without its elements' names, never by the other
+/// system's element names; the reason is the reviewer's, quoted.
+fn rejection_note(t: &Threat, hit: &Hit) -> String {
+    let c = &hit.chunk;
+    let what = match c.meta.rule.as_deref() {
+        Some(rule) if Some(rule) == rule_of(t) => rule.to_string(),
+        _ => format!("\"{}\"", past_title(hit)),
+    };
+    let reason = match c.meta.justification.as_deref() {
+        Some(j) => format!(": \"{j}\""),
+        None => " (no reason recorded)".to_string(),
+    };
+    format!(
+        "{what} {} in past review \"{}\" ({}#{}){reason}",
+        c.meta.status.as_deref().unwrap_or("rejected"),
+        c.meta.system.as_deref().unwrap_or(&c.source_name),
+        c.source_name,
+        c.key
+    )
 }
 
 /// Name of the severity factor a past rejection adds.
@@ -639,6 +726,258 @@ fn rejection_matches(t: &Threat, el: &Element, hit: &Hit) -> bool {
         .iter()
         .any(|c| hit.chunk.meta.cwe.contains(c));
     shared_cwe && t.stride.iter().any(|s| stride.contains(s))
+}
+
+/// Name of the severity factor that past severity overrides add.
+pub const PAST_SEVERITY_FACTOR: &str = "severity set in past reviews";
+
+/// Statuses of past threats whose review may have judged the severity: every reviewed status
+/// but not-applicable (a rejection says nothing about how bad the threat is), plus edited
+/// threats that got no status.
+const SEVERITY_JUDGED: [&str; 7] = [
+    "open",
+    "accepted",
+    "mitigated",
+    "transferred",
+    "avoided",
+    "not-applicable",
+    EDITED_STATUS,
+];
+
+/// Most past threats read per rule threat when counting the reviews of its rule.
+const MAX_PAST_REVIEWS: usize = 50;
+
+/// Most past reviews quoted in one severity factor.
+const MAX_QUOTED_REVIEWS: usize = 3;
+
+/// What one past review (one source) said about a rule's severity on a technology.
+struct Vote {
+    /// The level the reviewer set, or `None` when the drafted level was kept.
+    level: Option<Severity>,
+    /// `"System" (source#key) because "reason"`.
+    quote: String,
+}
+
+/// One vote per past review (source) of the rule on the element's technology: the level its
+/// reviewers set (the most common one if they set several; ties to the lower level), or "kept"
+/// when they confirmed the threat without changing its severity. Rejections do not vote.
+fn votes(hits: &[Hit], rule: &str, tech: &str) -> Vec<Vote> {
+    let mut by_source: std::collections::BTreeMap<&str, Vec<&Hit>> = Default::default();
+    for h in hits {
+        let m = &h.chunk.meta;
+        if m.rule.as_deref() != Some(rule) || !m.technologies.iter().any(|t| t == tech) {
+            continue;
+        }
+        by_source
+            .entry(h.chunk.source.as_str())
+            .or_default()
+            .push(h);
+    }
+    let mut out = Vec::new();
+    for hits in by_source.values() {
+        let mut levels: Vec<(Severity, &Hit)> = hits
+            .iter()
+            .filter(|h| h.chunk.meta.drafted_severity.is_some())
+            .filter_map(|h| Some((Severity::parse(h.chunk.meta.severity.as_deref()?)?, *h)))
+            .collect();
+        let confirmed = hits
+            .iter()
+            .any(|h| CONFIRMED_STATUSES.contains(&h.chunk.meta.status.as_deref().unwrap_or("")));
+        let Some(first) = hits.first() else { continue };
+        if levels.is_empty() {
+            if confirmed {
+                out.push(Vote {
+                    level: None,
+                    quote: review_name(first),
+                });
+            }
+            continue;
+        }
+        levels.sort_by_key(|(l, _)| *l);
+        let count = |l: Severity| levels.iter().filter(|(x, _)| *x == l).count();
+        let Some(&(level, hit)) = levels.iter().max_by(|a, b| {
+            // Most common; on a tie the lower level (max_by keeps the last maximum, so the
+            // comparison reverses the level).
+            count(a.0).cmp(&count(b.0)).then(b.0.cmp(&a.0))
+        }) else {
+            continue;
+        };
+        let reason = hit.chunk.meta.severity_reason.as_deref().unwrap_or("");
+        out.push(Vote {
+            level: Some(level),
+            quote: format!("{} because \"{reason}\"", review_name(hit)),
+        });
+    }
+    out
+}
+
+/// `"System" (source#key)`: which past review, and where to read it.
+fn review_name(hit: &Hit) -> String {
+    let c = &hit.chunk;
+    format!(
+        "\"{}\" ({}#{})",
+        c.meta.system.as_deref().unwrap_or(&c.source_name),
+        c.source_name,
+        c.key
+    )
+}
+
+/// The level one step from `from` toward `to` (`from` itself when they are equal).
+fn one_step(from: Severity, to: Severity) -> Severity {
+    const LEVELS: [Severity; 5] = [
+        Severity::Info,
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
+    let i = LEVELS.iter().position(|l| *l == from).unwrap_or(0);
+    let j = match to.cmp(&from) {
+        std::cmp::Ordering::Greater => (i + 1).min(LEVELS.len() - 1),
+        std::cmp::Ordering::Less => i.saturating_sub(1),
+        std::cmp::Ordering::Equal => i,
+    };
+    LEVELS[j]
+}
+
+/// The smallest change of likelihood or impact (impact on a tie: an override says how bad the
+/// outcome is more often than how likely), each kept within 1–5, that puts the score in the
+/// band of `next`; `None` when neither can.
+fn delta_for(s: &tmc_model::SeverityAssessment, next: Severity) -> Option<(FactorAxis, i32)> {
+    let up = next > s.level;
+    let mut best: Option<(FactorAxis, i32)> = None;
+    for axis in [FactorAxis::Impact, FactorAxis::Likelihood] {
+        let (moving, other) = match axis {
+            FactorAxis::Impact => (i32::from(s.impact), i32::from(s.likelihood)),
+            FactorAxis::Likelihood => (i32::from(s.likelihood), i32::from(s.impact)),
+        };
+        for d in 1..=4 {
+            let d = if up { d } else { -d };
+            let v = moving + d;
+            if !(1..=5).contains(&v) {
+                break;
+            }
+            let level = Severity::for_score(u8::try_from(v * other).unwrap_or(0));
+            if level == next {
+                if best.is_none_or(|(_, b)| d.abs() < b.abs()) {
+                    best = Some((axis, d));
+                }
+                break;
+            }
+            if (up && level > next) || (!up && level < next) {
+                break;
+            }
+        }
+    }
+    best
+}
+
+/// Adds the "severity set in past reviews" factor to rule threats whose rule past reviewers
+/// overrode on an element of the same technology and kind, and moves the level one step toward
+/// theirs when a majority of at least two reviews agree; see the module docs. Returns (moved,
+/// shown with delta 0). Applied once per threat.
+fn past_severity(
+    kb: &KnowledgeBase,
+    elements: &[Element],
+    draft: &mut Draft,
+    opts: &AugmentOptions,
+) -> Result<(usize, usize), KbError> {
+    let (mut moved, mut noted) = (0, 0);
+    for el in elements {
+        let Some(filter) = past_threats(el, &SEVERITY_JUDGED, &opts.exclude_sources) else {
+            continue;
+        };
+        let Some(tech) = el.technology.as_deref() else {
+            continue;
+        };
+        for i in rule_threats_on(draft, el) {
+            let t = &draft.threats[i];
+            let Some(rule) = rule_of(t) else { continue };
+            if t.severity
+                .factors
+                .iter()
+                .any(|f| f.name == PAST_SEVERITY_FACTOR)
+            {
+                continue;
+            }
+            let search = SearchOptions {
+                k: MAX_PAST_REVIEWS,
+                filter: filter.clone().with("rule", &[rule]),
+                mode: None,
+            };
+            let hits = kb.search(&threat_query(t), &search)?.hits;
+            let votes = votes(&hits, rule, tech);
+            let overrides: Vec<Severity> = votes.iter().filter_map(|v| v.level).collect();
+            // The most common level the reviewers set; on a tie the lower one.
+            let Some(level) = overrides.iter().copied().max_by_key(|l| {
+                (
+                    overrides.iter().filter(|x| *x == l).count(),
+                    std::cmp::Reverse(*l),
+                )
+            }) else {
+                continue;
+            };
+            let n = overrides.iter().filter(|l| **l == level).count();
+            let m = votes.len();
+            let quotes: Vec<&str> = votes
+                .iter()
+                .filter(|v| v.level == Some(level))
+                .take(MAX_QUOTED_REVIEWS)
+                .map(|v| v.quote.as_str())
+                .collect();
+            let mut value = format!(
+                "past reviews set {rule} on {tech} to {} ({n} of {m} reviews): {}",
+                level.as_str(),
+                quotes.join("; ")
+            );
+            let s = &draft.threats[i].severity;
+            let step = one_step(s.level, level);
+            let change = if n < 2 {
+                value.push_str("; one review is not a pattern, level kept");
+                None
+            } else if 2 * n <= m {
+                value.push_str("; no majority, level kept");
+                None
+            } else if step == s.level {
+                value.push_str(&format!("; already {}", level.as_str()));
+                None
+            } else {
+                let change = delta_for(s, step);
+                if change.is_none() {
+                    value.push_str("; likelihood and impact at their limits, level kept");
+                }
+                change
+            };
+            let s = &mut draft.threats[i].severity;
+            let (axis, delta) = match change {
+                Some((axis, d)) => {
+                    match axis {
+                        FactorAxis::Impact => {
+                            s.impact = (i32::from(s.impact) + d).clamp(1, 5) as u8
+                        }
+                        FactorAxis::Likelihood => {
+                            s.likelihood = (i32::from(s.likelihood) + d).clamp(1, 5) as u8
+                        }
+                    }
+                    s.score = s.likelihood * s.impact;
+                    s.level = Severity::for_score(s.score);
+                    moved += 1;
+                    (axis, d)
+                }
+                None => {
+                    noted += 1;
+                    (FactorAxis::Impact, 0)
+                }
+            };
+            s.factors.push(SeverityFactor {
+                applies_to: axis,
+                name: PAST_SEVERITY_FACTOR.into(),
+                value,
+                delta,
+            });
+        }
+    }
+    Ok((moved, noted))
 }
 
 /// Gives mitigations with no ASVS ids the requirements that ASVS maps to the threat's CWEs,

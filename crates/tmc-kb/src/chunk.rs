@@ -191,7 +191,10 @@ mod tests {
         let tags = meta.tags();
         assert!(tags.contains(&("status", "draft".to_string())), "{tags:?}");
         assert!(tags.contains(&("status", "edited".to_string())), "{tags:?}");
-        assert!(tags.contains(&("rule", "TMC-DOS-001".to_string())), "{tags:?}");
+        assert!(
+            tags.contains(&("rule", "TMC-DOS-001".to_string())),
+            "{tags:?}"
+        );
         meta.status = Some("not-applicable".into());
         assert!(!meta.tags().contains(&("status", "edited".to_string())));
         meta.edited = false;

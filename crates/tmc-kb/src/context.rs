@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use tmc_model::SystemModel;
 
-use crate::augment::{Element, elements, past_threats};
+use crate::augment::{CONFIRMED_STATUSES, Element, elements, past_threats};
 use crate::chunk::{ChunkKind, truncate};
 use crate::error::KbError;
 use crate::index::{ChunkRow, Filter};
@@ -44,11 +44,9 @@ impl Default for ContextOptions {
             standards_per_element: 1,
             max_chunks: 16,
             max_chars: 700,
-            // Every status a reviewer gives a real threat: confirmed (open), treated, or
-            // consciously carried.
-            statuses: ["open", "accepted", "mitigated", "transferred", "avoided"]
-                .map(String::from)
-                .to_vec(),
+            // Every status a reviewer gives a real threat (confirmed, treated, consciously
+            // carried) and edited threats: see `augment::CONFIRMED_STATUSES`.
+            statuses: CONFIRMED_STATUSES.map(String::from).to_vec(),
             exclude_sources: Vec::new(),
         }
     }
@@ -151,7 +149,9 @@ fn source_id(row: &ChunkRow) -> String {
 }
 
 /// A labelled passage: what it is (past threat and its review status, document, CWE), then the
-/// text, cut to `max_chars`.
+/// text, cut to `max_chars`. A past threat's text ends with what its review decided (rule,
+/// reason, severity override; see `parse::threats`), which a cut could lose, so those lines go
+/// right under the title and the cut leaves room for them.
 fn passage(row: &ChunkRow, max_chars: usize) -> String {
     let label = match row.kind {
         ChunkKind::Threat => format!(
@@ -162,11 +162,23 @@ fn passage(row: &ChunkRow, max_chars: usize) -> String {
         ChunkKind::Doc => format!("Organisation document {}", row.source_name),
         other => other.as_str().to_ascii_uppercase(),
     };
-    let body = truncate(&row.text, max_chars);
-    let cut = if body.len() < row.text.len() {
-        " …"
-    } else {
-        ""
+    let (text, decided) = match row.kind {
+        ChunkKind::Threat => split_decision(&row.text),
+        _ => (row.text.as_str(), ""),
     };
-    format!("{label}: {}\n{body}{cut}", row.title)
+    let body = truncate(text, max_chars.saturating_sub(decided.len()));
+    let cut = if body.len() < text.len() { " …" } else { "" };
+    format!("{label}: {}{decided}\n{body}{cut}", row.title)
+}
+
+/// A past threat's text and its trailing decision lines (`Rule:`, `Review:`, `Severity set`).
+fn split_decision(text: &str) -> (&str, &str) {
+    let at = ["\nRule: ", "\nReview: ", "\nSeverity set from "]
+        .iter()
+        .filter_map(|m| text.find(m))
+        .min();
+    match at {
+        Some(i) => text.split_at(i),
+        None => (text, ""),
+    }
 }

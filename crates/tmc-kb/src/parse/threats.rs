@@ -1,11 +1,14 @@
 //! Reviewed threat models: our draft JSON (with review status) and anything `tmc-import`
 //! reads. One chunk per threat, tagged with the technologies of the elements it targets so
-//! drafting can ask "what did past reviews accept for a database like this one?".
+//! drafting can ask "what did past reviews accept for a database like this one?". A reviewed
+//! threat also keeps what the review decided: its status, the rule that raised it, the
+//! justification, and a severity override (drafted level, new level, reason), so the next
+//! draft of a similar system can learn from the decision (see [`crate::augment`]).
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use tmc_model::{Draft, SystemModel, TargetKind, Threat, ThreatStatus};
+use tmc_model::{Draft, Provenance, SystemModel, TargetKind, Threat, ThreatStatus};
 
 use super::{Parsed, Skip, skip};
 use crate::chunk::{Chunk, ChunkKind, ChunkMeta, MAX_CHUNK_BYTES, truncate};
@@ -74,17 +77,51 @@ fn threat_chunk(t: &Threat, system: &str, facts: &ElementFacts) -> Chunk {
     asvs.sort();
     asvs.dedup();
     let elements: Vec<String> = t.targets.iter().map(|x| x.name.clone()).collect();
-    let text = format!(
+    let rule = match &t.provenance {
+        Provenance::Rule { rule_id, .. } => Some(rule_id.clone()),
+        _ => None,
+    };
+    let review = t.review.as_ref();
+    let overridden = review.and_then(|r| r.severity_override.as_ref());
+    let justification = review
+        .and_then(|r| r.justification.as_deref())
+        .map(str::trim)
+        .filter(|j| !j.is_empty())
+        .map(|j| truncate(j, MAX_REASON_BYTES).to_string());
+    let edited = review.is_some_and(|r| r.severity_override.is_some() || r.drafted_title.is_some());
+    // The rule id is in the text too, so a search for it finds the rule's past threats with
+    // any ranking (a filter alone needs a query that matches something).
+    let mut decided = String::new();
+    if let Some(rule) = &rule {
+        decided.push_str(&format!("\nRule: {rule}"));
+    }
+    if let Some(j) = &justification {
+        decided.push_str(&format!("\nReview: {} because {j}", status_name(t.status)));
+    }
+    if let Some(o) = overridden {
+        decided.push_str(&format!(
+            "\nSeverity set from {} to {} because {}",
+            o.drafted.as_str(),
+            t.severity.level.as_str(),
+            truncate(o.reason.trim(), MAX_REASON_BYTES)
+        ));
+    }
+    let body = format!(
         "{}\nTargets: {}\nMitigations: {}",
         t.description,
         elements.join(", "),
         mitigations.join(" ")
     );
+    // The decision lines are short and bounded; the body is cut to make room for them.
+    let text = format!(
+        "{}{decided}",
+        truncate(&body, MAX_CHUNK_BYTES.saturating_sub(decided.len()))
+    );
     Chunk {
         key: t.id.clone(),
         kind: ChunkKind::Threat,
         title: t.title.clone(),
-        text: truncate(&text, MAX_CHUNK_BYTES).to_string(),
+        text,
         meta: ChunkMeta {
             technologies,
             stride: t.stride.iter().map(|s| s.letter().to_string()).collect(),
@@ -101,9 +138,19 @@ fn threat_chunk(t: &Threat, system: &str, facts: &ElementFacts) -> Chunk {
                 .map(|m| truncate(m, 500).to_string())
                 .collect(),
             version: None,
+            rule,
+            justification,
+            drafted_severity: overridden.map(|o| o.drafted.as_str().to_string()),
+            severity_reason: overridden
+                .map(|o| truncate(o.reason.trim(), MAX_REASON_BYTES).to_string()),
+            edited,
         },
     }
 }
+
+/// Longest justification or override reason kept: a reason is a sentence or two; more would
+/// crowd the severity factor that quotes it.
+const MAX_REASON_BYTES: usize = 300;
 
 /// Our draft JSON (`tmc draft --format json`, after review). Drafts do not carry the model;
 /// their coverage rows name each element's technology (drafts from before that field leave
