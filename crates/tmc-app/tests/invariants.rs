@@ -221,3 +221,53 @@ fn the_scanner_catches_a_planted_violation_with_its_line() {
     assert!(scan("tmc-review/src/file.rs", "let _ = std::fs::read(\"y\");").is_empty());
     assert!(scan("tmc-model/src/lib.rs", "// std::fs::read is not used here").is_empty());
 }
+
+/// ARCHITECTURE.md's code map lists crates so that "dependencies point down this list only": a
+/// crate may depend only on crates listed above it. Checked against every crate's manifest.
+#[test]
+fn dependencies_point_down_the_code_map() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let arch = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let order: Vec<String> = arch
+        .lines()
+        .filter(|l| l.starts_with("| `tmc-"))
+        .map(|l| l.split('`').nth(1).unwrap().to_string())
+        .collect();
+    let mut on_disk: Vec<String> = std::fs::read_dir(root.join("crates"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("Cargo.toml").is_file())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    on_disk.sort();
+    let mut listed = order.clone();
+    listed.sort();
+    assert_eq!(
+        listed, on_disk,
+        "every crate has exactly one row in the code map"
+    );
+    let mut wrong = Vec::new();
+    for (i, name) in order.iter().enumerate() {
+        let manifest =
+            std::fs::read_to_string(root.join("crates").join(name).join("Cargo.toml")).unwrap();
+        let mut in_deps = false;
+        for line in manifest.lines() {
+            let l = line.trim();
+            if l.starts_with('[') {
+                in_deps = l == "[dependencies]";
+                continue;
+            }
+            if !in_deps || !l.starts_with("tmc-") {
+                continue;
+            }
+            let dep = l.split(['.', ' ', '=']).next().unwrap();
+            match order.iter().position(|o| o == dep) {
+                Some(j) if j < i => {}
+                _ => wrong.push(format!(
+                    "{name} depends on {dep}, which is not listed above it"
+                )),
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

@@ -149,7 +149,12 @@ fn past_severity_overrides_move_a_level_only_when_a_majority_of_two_or_more_agre
         let name = &case.name;
         let Some(want) = &case.expect else {
             assert!(factors.is_empty(), "{name}: {factors:?}");
-            assert_eq!(t.severity, drafted.severity, "{name}");
+            let (s, d) = (&t.severity, &drafted.severity);
+            assert_eq!(
+                (s.level, s.likelihood, s.impact),
+                (d.level, d.likelihood, d.impact)
+            );
+            assert_eq!(report.severity_moved + report.severity_noted, 0, "{name}");
             continue;
         };
         assert_eq!(factors.len(), 1, "{name}: {:?}", t.severity.factors);
@@ -210,4 +215,89 @@ fn past_severity_overrides_move_a_level_only_when_a_majority_of_two_or_more_agre
         augment_draft(&kb, &model, &mut none, &excluded).unwrap();
         assert_eq!(none, plain, "{name}: excluded sources");
     }
+}
+
+/// What a reviewed threat's chunk keeps of its review: status, rule, technology, the
+/// override (drafted level, new level, reason) and the justification; searchable by rule and
+/// by `status=edited`, and shown to the copilot under the passage's title.
+#[test]
+fn a_reviewed_threats_chunk_keeps_the_decision() {
+    let model = example();
+    let mut past = draft(&model);
+    let rejected = "TMC-API-002@catalog-api";
+    let overridden = "TMC-IDP-003@catalog-api";
+    for t in &mut past.threats {
+        if t.id == rejected {
+            t.status = ThreatStatus::NotApplicable;
+            t.review = Some(review(rejected, None, Some("The catalogue is public.")));
+        } else if t.id == overridden {
+            let drafted = std::mem::replace(&mut t.severity.level, Severity::Low);
+            let o = SeverityOverride {
+                drafted,
+                reason: "Short-lived gateway tokens.".into(),
+            };
+            t.review = Some(review(overridden, Some(o), None));
+        }
+    }
+    let value = serde_json::to_value(&past).unwrap();
+    let chunks = tmc_kb::parse::draft_chunks(&value).unwrap();
+    let chunk = |id: &str| chunks.iter().find(|c| c.key == id).unwrap();
+
+    let r = &chunk(rejected).meta;
+    assert_eq!(r.status.as_deref(), Some("not-applicable"));
+    assert_eq!(r.rule.as_deref(), Some("TMC-API-002"));
+    assert_eq!(r.technologies, ["api-service"]);
+    assert_eq!(r.justification.as_deref(), Some("The catalogue is public."));
+    assert_eq!((r.drafted_severity.as_deref(), r.edited), (None, false));
+
+    let o = chunk(overridden);
+    assert_eq!(o.meta.status.as_deref(), Some("draft"));
+    assert_eq!(o.meta.rule.as_deref(), Some("TMC-IDP-003"));
+    assert_eq!(o.meta.severity.as_deref(), Some("low"));
+    assert_eq!(o.meta.drafted_severity.as_deref(), Some("medium"));
+    assert_eq!(
+        o.meta.severity_reason.as_deref(),
+        Some("Short-lived gateway tokens.")
+    );
+    assert!(o.meta.edited);
+    let tags = o.meta.tags();
+    for tag in [
+        ("status", "edited"),
+        ("rule", "TMC-IDP-003"),
+        ("tech", "api-service"),
+    ] {
+        assert!(
+            tags.contains(&(tag.0, tag.1.to_string())),
+            "{tag:?} in {tags:?}"
+        );
+    }
+    assert!(
+        o.text
+            .ends_with("\nRule: TMC-IDP-003\nSeverity set from medium to low because Short-lived gateway tokens."),
+        "{}",
+        o.text
+    );
+
+    // The copilot's passage shows the decision right under the title.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("past.json");
+    std::fs::write(&path, serde_json::to_vec(&past).unwrap()).unwrap();
+    let mut index = SqliteIndex::in_memory().unwrap();
+    ingest_paths(&mut index, &[path], None, &NoProgress).unwrap();
+    let kb = KnowledgeBase::new(Box::new(index), None);
+    let ctx =
+        tmc_kb::context::retrieve_context(&kb, &model, &tmc_kb::context::ContextOptions::default())
+            .unwrap();
+    let passage = ctx
+        .iter()
+        .find(|c| c.id == format!("past.json#{overridden}"))
+        .unwrap_or_else(|| panic!("edited threats are context too: {ctx:?}"));
+    assert!(
+        passage.text.contains(
+            "(JWT validation)\nRule: TMC-IDP-003\nSeverity set from medium to low because Short-lived gateway tokens.\n"
+        ),
+        "{}",
+        passage.text
+    );
+    assert!(ctx.iter().all(|c| !c.id.ends_with(rejected)), "{ctx:?}");
 }
