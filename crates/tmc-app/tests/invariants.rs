@@ -108,9 +108,9 @@ const ALLOWED: &[(&str, &[Kind], &str)] = &[
     ),
     ("tmc-kb/src/pg.rs", &[Kind::Net], "PostgreSQL + pgvector"),
     (
-        "tmc-kb/src/pg/",
+        "tmc-pg/",
         &[Kind::Net, Kind::Fs],
-        "TLS to PostgreSQL, `sslrootcert` file",
+        "PostgreSQL connections with TLS, the `sslrootcert` file",
     ),
     (
         "tmc-llm/src/transport.rs",

@@ -26,8 +26,6 @@ use crate::chunk::{ChunkKind, ChunkMeta};
 use crate::error::KbError;
 use crate::index::{ChunkRow, Filter, Index, SourceRecord, Stats, StoredChunk};
 
-pub mod tls;
-
 /// Default schema holding the tables, so the knowledge base can share a database with others.
 pub const DEFAULT_SCHEMA: &str = "tmc_kb";
 
@@ -46,48 +44,23 @@ pub struct PgIndex {
     schema: String,
 }
 
-/// The server's message when there is one: `postgres::Error`'s own text is just "db error",
-/// and for other errors the cause (the TLS or I/O error) is only in its source chain.
+/// The server's message with its SQLSTATE, or the error's source chain (`tmc_pg`).
 fn pg(e: postgres::Error) -> KbError {
-    match e.as_db_error() {
-        Some(db) => KbError::Postgres(format!("{} ({})", db.message(), db.code().code())),
-        None => KbError::Postgres(error_chain(&e)),
-    }
+    KbError::Postgres(tmc_pg::db_message(&e))
 }
 
-/// An error and its sources, joined with ": ".
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
+/// A `tmc_pg` error as the knowledge base reports it: a bad connection string or schema name is
+/// the user's to fix (`Invalid`), everything else is PostgreSQL's.
+fn from_pg(e: tmc_pg::PgError) -> KbError {
+    match e {
+        tmc_pg::PgError::Invalid(m) => KbError::Invalid(m),
+        other => KbError::Postgres(other.to_string()),
     }
-    out
 }
 
 /// Rejects schema names that would need quoting, so they can be spliced into SQL safely.
 fn check_schema(schema: &str) -> Result<(), KbError> {
-    let ok = !schema.is_empty()
-        && schema.len() <= 63
-        && schema
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && schema
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(KbError::Invalid(format!(
-            "PostgreSQL schema `{schema}`: use lowercase letters, digits and _ (at most 63)"
-        )))
-    }
+    tmc_pg::check_identifier(schema, "PostgreSQL schema").map_err(from_pg)
 }
 
 /// pgvector's text form `[x,y,…]`; sent as text and cast, so no pgvector client crate is needed.
@@ -156,10 +129,10 @@ impl PgIndex {
     /// Connects and creates the pgvector extension, the schema and the tables if needed.
     ///
     /// `url` is a libpq-style URL or `key=value` string; its `sslmode` and `sslrootcert` decide
-    /// how the connection is protected (see [`tls::TlsSettings`]).
+    /// how the connection is protected (see [`tmc_pg::TlsSettings`]).
     pub fn connect(url: &str, schema: &str) -> Result<Self, KbError> {
         check_schema(schema)?;
-        let mut client = tls::connect(url)?;
+        let mut client = tmc_pg::connect(url).map_err(from_pg)?;
         client
             .batch_execute(&format!(
                 "

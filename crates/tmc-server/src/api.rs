@@ -359,3 +359,27 @@ pub async fn post_comment(
     let id = service::add_comment(&state, pid, uid, c.threat, c.body).await?;
     Ok((StatusCode::CREATED, Json(json!({"id": id}))).into_response())
 }
+
+/// `?from=N&to=M` of the diff routes; both optional (the latest version and the one before).
+#[derive(Deserialize)]
+pub struct DiffQuery {
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+/// What changed between two versions: the `tmc diff` JSON (`diff_version` 1) plus the numbers
+/// compared.
+pub async fn diff(
+    State(state): State<AppState>,
+    Extension(a): Extension<Authz>,
+    Query(q): Query<DiffQuery>,
+) -> Result<Json<Value>, AppError> {
+    let pid = a.product()?.0.id;
+    let (from, to, diff) = service::version_diff(&state, pid, q.from, q.to).await?;
+    let mut v = serde_json::to_value(&diff).map_err(|e| AppError::internal(e.to_string()))?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("from".into(), json!(from));
+        o.insert("to".into(), json!(to));
+    }
+    Ok(Json(v))
+}

@@ -7,8 +7,8 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use tmc_model::{DecisionMatch, Draft, MitigationStatus, Severity, Threat, ThreatStatus};
-use tmc_review::{MitigationUpdate, ReviewError, WasSnapshot};
+use tmc_model::{DecisionMatch, Draft, MitigationStatus, Severity, Stride, Threat, ThreatStatus};
+use tmc_review::{ManualThreat, MitigationDecision, MitigationUpdate, ReviewError, WasSnapshot};
 
 pub use tmc_review::{ApplyContext, Decisions, GateOptions, Tally, Verdict};
 
@@ -45,14 +45,43 @@ pub enum Edit {
         #[serde(default)]
         ticket: Option<String>,
     },
+    /// Adds a threat the generator did not draft (`Decisions::add_manual_threat`); without an
+    /// `id` the next free `MANUAL-<n>` is used. `element` is an element id of the current model.
+    AddManualThreat {
+        #[serde(default)]
+        id: Option<String>,
+        title: String,
+        #[serde(default)]
+        description: String,
+        element: String,
+        stride: Vec<Stride>,
+        severity: Severity,
+    },
+    /// Adds a new mitigation (with its text) to a threat; its id is the next free `MIT-<n>`.
+    AddMitigation {
+        threat: String,
+        text: String,
+        #[serde(default)]
+        status: Option<MitigationStatus>,
+        #[serde(default)]
+        owner: Option<String>,
+        #[serde(default)]
+        ticket: Option<String>,
+        /// `YYYY-MM-DD`.
+        #[serde(default)]
+        due: Option<String>,
+    },
 }
 
 impl Edit {
+    /// The threat the edit is about (`MANUAL-*` for a manual threat without a chosen id).
     pub fn threat(&self) -> &str {
         match self {
             Edit::Decide { threat, .. }
             | Edit::SetSeverity { threat, .. }
-            | Edit::Mitigation { threat, .. } => threat,
+            | Edit::Mitigation { threat, .. }
+            | Edit::AddMitigation { threat, .. } => threat,
+            Edit::AddManualThreat { id, .. } => id.as_deref().unwrap_or("MANUAL-*"),
         }
     }
 }
@@ -94,9 +123,13 @@ pub fn edit(
     edit: &Edit,
     drafted: &Draft,
     reviewed: &Draft,
+    ctx: &ApplyContext,
     reviewer: &str,
     now: &str,
-) -> Result<(), EditError> {
+) -> Result<String, EditError> {
+    if let Edit::AddManualThreat { .. } = edit {
+        return add_manual(decisions, edit, ctx, reviewer, now);
+    }
     let key = edit.threat().to_string();
     let err = |field: &'static str, message: String| EditError {
         threat: key.clone(),
@@ -203,9 +236,160 @@ pub fn edit(
                 d.reviewed_at = Some(now.to_string());
             }
         }
+        Edit::AddMitigation {
+            text,
+            status,
+            owner,
+            ticket,
+            due,
+            ..
+        } => {
+            let text = text.trim();
+            if text.is_empty() {
+                return Err(err("text", "a new mitigation needs a text".into()));
+            }
+            let (owner, ticket, due) = (clean(owner), clean(ticket), clean(due));
+            if text.len() > MAX_TEXT || too_long(&owner) || too_long(&ticket) {
+                return Err(err("text", format!("longer than {MAX_TEXT} characters")));
+            }
+            if let Some(d) = &due
+                && !tmc_review::is_date(d)
+            {
+                return Err(err("due", format!("`{d}` is not a date YYYY-MM-DD")));
+            }
+            let status = status.unwrap_or_default();
+            let taken = |id: &str| {
+                threat.mitigations.iter().any(|m| m.id == id)
+                    || next
+                        .threats
+                        .get(&key)
+                        .is_some_and(|d| d.mitigations.iter().any(|m| m.id == id))
+                    || next
+                        .manual_threats
+                        .iter()
+                        .filter(|m| m.id == key)
+                        .any(|m| m.mitigations.iter().any(|x| x.id == id))
+            };
+            let id = (1..)
+                .map(|n| format!("MIT-{n}"))
+                .find(|id| !taken(id))
+                .unwrap_or_else(|| "MIT-0".into());
+            if let Some(pos) = next.manual_threats.iter().position(|m| m.id == key) {
+                // A manual threat carries its own mitigations; re-adding it validates them.
+                let mut m = next.manual_threats.remove(pos);
+                m.mitigations.push(MitigationDecision {
+                    id,
+                    text: Some(text.to_string()),
+                    status: Some(status),
+                    owner,
+                    ticket,
+                    due,
+                });
+                next.add_manual_threat(m)
+                    .map_err(|e| err("mitigation", review_message(e)))?;
+            } else {
+                next.add_mitigation(&key, &id, text, status)
+                    .map_err(|e| err("mitigation", review_message(e)))?;
+                let update = MitigationUpdate {
+                    status: None,
+                    owner,
+                    ticket,
+                    due,
+                };
+                next.set_mitigation(&key, &id, update)
+                    .map_err(|e| err("mitigation", review_message(e)))?;
+                if let Some(d) = next.threats.get_mut(&key) {
+                    d.reviewer = reviewer;
+                    d.reviewed_at = Some(now.to_string());
+                }
+            }
+        }
+        Edit::AddManualThreat { .. } => {
+            return Err(err("op", "handled above".into()));
+        }
     }
     *decisions = next;
-    Ok(())
+    Ok(key)
+}
+
+/// Adds a manual threat after checking its fields and its element against the model in `ctx`.
+fn add_manual(
+    decisions: &mut Decisions,
+    edit: &Edit,
+    ctx: &ApplyContext,
+    reviewer: &str,
+    now: &str,
+) -> Result<String, EditError> {
+    let Edit::AddManualThreat {
+        id,
+        title,
+        description,
+        element,
+        stride,
+        severity,
+    } = edit
+    else {
+        return Err(EditError {
+            threat: edit.threat().to_string(),
+            field: "op",
+            message: "not a manual threat".into(),
+        });
+    };
+    let key = match id.as_deref().map(str::trim).filter(|i| !i.is_empty()) {
+        Some(i) => i.to_string(),
+        None => (1..)
+            .map(|n| format!("MANUAL-{n}"))
+            .find(|i| !decisions.manual_threats.iter().any(|m| &m.id == i))
+            .unwrap_or_else(|| "MANUAL-0".into()),
+    };
+    let err = |field: &'static str, message: String| EditError {
+        threat: key.clone(),
+        field,
+        message,
+    };
+    let title = title.trim();
+    if title.is_empty() {
+        return Err(err("title", "a manual threat needs a title".into()));
+    }
+    if title.len() > MAX_TEXT || description.len() > MAX_TEXT {
+        return Err(err(
+            "description",
+            format!("longer than {MAX_TEXT} characters"),
+        ));
+    }
+    if stride.is_empty() {
+        return Err(err("stride", "pick at least one STRIDE category".into()));
+    }
+    let element = element.trim();
+    if !ctx.elements.contains_key(element) {
+        return Err(err(
+            "element",
+            format!("`{element}` is not an element id of the current model"),
+        ));
+    }
+    let mut next = decisions.clone();
+    next.add_manual_threat(ManualThreat {
+        id: key.clone(),
+        title: title.to_string(),
+        description: description.trim().to_string(),
+        stride: stride.clone(),
+        targets: vec![element.to_string()],
+        severity: *severity,
+        cwe: Vec::new(),
+        status: ThreatStatus::Open,
+        justification: None,
+        expires: None,
+        reviewer: Some(reviewer.to_string()),
+        reviewed_at: Some(now.to_string()),
+        tickets: Vec::new(),
+        mitigations: Vec::new(),
+    })
+    .map_err(|e| {
+        let m = review_message(e);
+        err(if m.contains("id") { "id" } else { "title" }, m)
+    })?;
+    *decisions = next;
+    Ok(key)
 }
 
 /// Moves a decision carried to `threat` from another key (by fingerprint or similarity) to

@@ -255,21 +255,32 @@ pub async fn record_edits(
             decisions.model_hash = Some(model_hash(v));
         }
         let now = review::now_rfc3339();
+        let ctx = match (&cur.parsed, &cur.version) {
+            (Some(p), Some(v)) => ApplyContext::from_model(&p.model, Some(model_hash(v))),
+            _ => ApplyContext::default(),
+        };
         let mut events = Vec::new();
         for e in &edits {
-            review::edit(&mut decisions, e, &drafted, &reviewed, &reviewer, &now).map_err(
-                |err| {
-                    AppError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "invalid-edit",
-                        err.to_string(),
-                    )
-                    .with_details(serde_json::json!({"threat": err.threat, "field": err.field}))
-                },
-            )?;
+            let key = review::edit(
+                &mut decisions,
+                e,
+                &drafted,
+                &reviewed,
+                &ctx,
+                &reviewer,
+                &now,
+            )
+            .map_err(|err| {
+                AppError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid-edit",
+                    err.to_string(),
+                )
+                .with_details(serde_json::json!({"threat": err.threat, "field": err.field}))
+            })?;
             let payload =
                 serde_json::to_string(e).map_err(|x| AppError::internal(x.to_string()))?;
-            events.push((e.threat().to_string(), payload));
+            events.push((key, payload));
         }
         let json =
             serde_json::to_string(&decisions).map_err(|x| AppError::internal(x.to_string()))?;
@@ -393,4 +404,65 @@ pub async fn add_comment(
             Ok(id)
         })
         .await
+}
+
+/// One stored version with its model and its draft, the product's current decisions applied
+/// (so a diff shows statuses and which decisions carry over to the newer draft).
+async fn reviewed_version(
+    state: &AppState,
+    product: ProductId,
+    number: i64,
+    decisions: &Decisions,
+) -> Result<(ParsedModel, Draft), AppError> {
+    let (version, draft_json) = state
+        .db(move |s| {
+            let v = s.version(product, number)?;
+            let d = match &v {
+                Some(v) => s.draft(v.id)?,
+                None => None,
+            };
+            Ok((v, d))
+        })
+        .await?;
+    let version = version.ok_or_else(|| AppError::not_found(format!("version {number}")))?;
+    let json = draft_json.ok_or_else(|| {
+        AppError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not-drafted",
+            format!("version {number} has no draft: draft it before comparing"),
+        )
+    })?;
+    let parsed = upload::reload(&version.dsl_text, &version.original_name).map_err(|p| {
+        AppError::internal(format!(
+            "stored version {number} no longer validates: {p:?}"
+        ))
+    })?;
+    let mut draft: Draft = serde_json::from_str(&json)
+        .map_err(|e| AppError::internal(format!("stored draft of version {number}: {e}")))?;
+    let ctx = ApplyContext::from_model(&parsed.model, Some(model_hash(&version)));
+    review::apply(&mut draft, decisions, &ctx);
+    Ok((parsed, draft))
+}
+
+/// What changed from version `from` to version `to` (defaults: the latest version and the one
+/// before it): `tmc_diff` over both models and both reviewed drafts. Returns the two numbers
+/// compared and the diff.
+pub async fn version_diff(
+    state: &AppState,
+    product: ProductId,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Result<(i64, i64, tmc_diff::Diff), AppError> {
+    let latest = state
+        .db(move |s| s.latest_version(product))
+        .await?
+        .map(|v| v.number)
+        .ok_or_else(|| AppError::not_found("model version (upload one first)"))?;
+    let to = to.unwrap_or(latest);
+    let from = from.unwrap_or((to - 1).max(1));
+    let decisions = current(state, product).await?.decisions;
+    let (old_model, old_draft) = reviewed_version(state, product, from, &decisions).await?;
+    let (new_model, new_draft) = reviewed_version(state, product, to, &decisions).await?;
+    let diff = tmc_diff::diff(&old_model.model, &new_model.model, &old_draft, &new_draft);
+    Ok((from, to, diff))
 }

@@ -241,3 +241,71 @@ pub fn error_page(status: StatusCode, message: &str, session: Option<&Session>) 
     };
     html(status, &page)
 }
+
+/// One line of the model part of a diff: an added or removed element (empty `path`), or one
+/// changed field of an element.
+pub struct ModelChangeRow {
+    pub kind: String,
+    pub change: String,
+    pub id: String,
+    pub name: String,
+    pub path: String,
+    /// `control` for a declared control or security attribute, else empty.
+    pub control: bool,
+    pub old: String,
+    pub new: String,
+}
+
+/// One line of the threat part of a diff.
+pub struct ThreatChangeRow {
+    /// new, gone, changed, re-identified
+    pub change: String,
+    pub id: String,
+    pub title: String,
+    pub severity: String,
+    pub detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "diff.html")]
+pub struct DiffPage {
+    pub l: Layout,
+    pub p: ProductHead,
+    pub from: i64,
+    pub to: i64,
+    /// Version numbers for the from/to pickers: (number, selected as from, selected as to).
+    pub versions: Vec<(i64, bool, bool)>,
+    pub empty: bool,
+    pub ruleset: String,
+    pub model_rows: Vec<ModelChangeRow>,
+    pub threat_rows: Vec<ThreatChangeRow>,
+    /// (threat id, decision key, matched by, needs confirmation, status)
+    pub carried: Vec<(String, String, String, bool, String)>,
+    /// (key, status, reason)
+    pub orphaned: Vec<(String, String, String)>,
+    pub new_unreviewed: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "insights.html")]
+pub struct InsightsPage {
+    pub l: Layout,
+    pub p: ProductHead,
+    pub has_draft: bool,
+    pub total: usize,
+    pub reviewed: usize,
+    pub percent: usize,
+    pub unresolved: usize,
+    pub needs_confirmation: usize,
+    pub orphaned: usize,
+    pub suppressed: usize,
+    /// (css/id key, label, count)
+    pub by_status: Vec<(String, String, usize)>,
+    pub unresolved_by_severity: Vec<(String, usize)>,
+    pub by_severity: Vec<(String, usize)>,
+    /// (letter, name, count)
+    pub by_stride: Vec<(char, String, usize)>,
+    pub mitigations_by_status: Vec<(String, usize)>,
+    pub mitigations: usize,
+    pub threats_with_done_mitigation: usize,
+}
