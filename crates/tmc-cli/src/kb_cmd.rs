@@ -36,7 +36,7 @@ pub enum KbCommand {
         #[arg(long, short, default_value_t = 10)]
         k: usize,
         /// Metadata filter `key=value[,value]` (kind, tech, stride, cwe, capec, asvs, status,
-        /// system, element, version, source); repeatable, all must match.
+        /// rule, system, element, version, source); repeatable, all must match.
         #[arg(long = "filter", value_name = "KEY=VALUE")]
         filters: Vec<String>,
         /// Ranking: hybrid when embeddings are configured, else bm25.
@@ -441,14 +441,18 @@ pub fn open_for_draft(data_dir: &Path, cfg: &KbConfig, quiet: bool) -> Result<Kn
 /// The line `tmc draft --kb` prints about what the knowledge base did.
 pub fn augment_summary(kb: &KnowledgeBase, report: &tmc_kb::augment::AugmentReport) -> String {
     format!(
-        "knowledge base ({}): {} threats added from past reviews, {} lowered by past rejections, {} mitigations given ASVS references",
+        "knowledge base ({}): {} threats backed by past reviews ({} past mitigations merged, {} refused as naming other systems), {} lowered by past rejections, {} moved and {} annotated by past severity overrides, {} mitigations given ASVS references",
         report.mode.as_deref().unwrap_or(if kb.embedder.is_some() {
             "hybrid"
         } else {
             "bm25"
         }),
-        report.threats_added,
+        report.threats_corroborated,
+        report.mitigations_merged,
+        report.mitigations_refused,
         report.threats_lowered,
+        report.severity_moved,
+        report.severity_noted,
         report.mitigations_enriched
     )
 }

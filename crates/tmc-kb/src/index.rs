@@ -77,7 +77,7 @@ impl Filter {
     pub fn parse_clause(clause: &str) -> Result<(String, Vec<String>), KbError> {
         let (k, v) = clause.split_once('=').ok_or_else(|| {
             KbError::Invalid(format!(
-                "filter `{clause}` is not key=value (keys: kind, tech, stride, cwe, capec, asvs, status, system, element, version)"
+                "filter `{clause}` is not key=value (keys: kind, tech, stride, cwe, capec, asvs, status, rule, system, element, version)"
             ))
         })?;
         let values: Vec<String> = v

@@ -13,7 +13,7 @@ use tmc_model::{DecisionMatch, MitigationStatus, Severity, Stride, ThreatStatus}
 use tmc_store::{Role, random_token};
 
 use crate::guard::Authz;
-use crate::review::{self, Edit};
+use crate::review::{self, ApplyContext, Edit};
 use crate::service::{self, UploadFailure};
 use crate::upload::{self, Problem};
 use crate::views::{self, *};
@@ -46,6 +46,9 @@ fn notice(key: Option<&str>) -> String {
         Some("drafted") => "Draft ready.",
         Some("saved") => "Decision saved.",
         Some("member") => "Member saved.",
+        Some("bulk") => "Decisions saved.",
+        Some("manual") => "Manual threat added.",
+        Some("mitigation") => "Mitigation added.",
         _ => "",
     }
     .to_string()
@@ -657,6 +660,22 @@ pub async fn review(
             selected: false,
         }))
         .collect(),
+        model_elements: cur
+            .parsed
+            .as_ref()
+            .map(|parsed| {
+                ApplyContext::from_model(&parsed.model, None)
+                    .elements
+                    .into_iter()
+                    .map(|(id, (kind, name))| {
+                        let label = format!("{}: {name} ({id})", json_word(&kind));
+                        (id, label)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        status_names: ThreatStatus::ALL.iter().map(|s| s.as_str()).collect(),
+        stride_names: Stride::ALL.iter().map(|s| (s.letter(), s.name())).collect(),
     };
     if let Some(draft) = &cur.reviewed {
         let t = tmc_review::tally(draft);
@@ -1197,4 +1216,379 @@ pub async fn add_member(
         })
         .await?;
     Ok(see_other(&format!("/p/{pid}/members?notice=member")))
+}
+
+/// A display string for a diff value: strings as they are, `—` for absent, JSON otherwise.
+fn diff_value(v: &Option<serde_json::Value>) -> String {
+    match v {
+        None | Some(serde_json::Value::Null) => "—".into(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn threat_changes(changes: &[tmc_diff::ThreatChange]) -> String {
+    changes
+        .iter()
+        .map(|c| {
+            format!(
+                "{}: {} → {}",
+                c.path,
+                diff_value(&c.old),
+                diff_value(&c.new)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// What changed between two versions, as tables rendered from `tmc_diff` (the JSON is at
+/// `GET /api/v1/products/{pid}/diff`).
+pub async fn diff_page(
+    State(state): State<AppState>,
+    Extension(a): Extension<Authz>,
+    Query(q): Query<crate::api::DiffQuery>,
+) -> Result<Response, AppError> {
+    let (p, role) = a.product()?;
+    let pid = p.id;
+    let (from, to, diff) = service::version_diff(&state, pid, q.from, q.to).await?;
+    let numbers = state.db(move |s| s.versions(pid)).await?;
+    let mut model_rows = Vec::new();
+    let sets = [
+        ("component", &diff.model.components),
+        ("flow", &diff.model.flows),
+        ("boundary", &diff.model.trust_boundaries),
+        ("data", &diff.model.data),
+    ];
+    for f in &diff.model.system {
+        model_rows.push(ModelChangeRow {
+            kind: "system".into(),
+            change: "changed".into(),
+            id: String::new(),
+            name: String::new(),
+            path: f.path.clone(),
+            control: f.class == tmc_diff::ChangeClass::Control,
+            old: diff_value(&f.old),
+            new: diff_value(&f.new),
+        });
+    }
+    for (kind, set) in sets {
+        let whole = |change: &str, e: &tmc_diff::ElementRef| ModelChangeRow {
+            kind: kind.into(),
+            change: change.into(),
+            id: e.id.clone(),
+            name: e.name.clone(),
+            path: String::new(),
+            control: false,
+            old: String::new(),
+            new: String::new(),
+        };
+        model_rows.extend(set.added.iter().map(|e| whole("added", e)));
+        model_rows.extend(set.removed.iter().map(|e| whole("removed", e)));
+        for c in &set.changed {
+            for f in &c.fields {
+                model_rows.push(ModelChangeRow {
+                    kind: kind.into(),
+                    change: "changed".into(),
+                    id: c.id.clone(),
+                    name: c.name.clone(),
+                    path: f.path.clone(),
+                    control: f.class == tmc_diff::ChangeClass::Control,
+                    old: diff_value(&f.old),
+                    new: diff_value(&f.new),
+                });
+            }
+        }
+    }
+    let t = &diff.threats;
+    let threat_ref = |change: &str, r: &tmc_diff::ThreatRef| ThreatChangeRow {
+        change: change.into(),
+        id: r.id.clone(),
+        title: r.title.clone(),
+        severity: r.severity.as_str().into(),
+        detail: {
+            let mut d = format!(
+                "{} · {} · {}",
+                r.stride.iter().map(|s| s.letter()).collect::<String>(),
+                r.targets.join(", "),
+                r.status.as_str()
+            );
+            if let Some(by) = &r.suppressed_by {
+                d.push_str(&format!(" · suppressed by {by}"));
+            }
+            d
+        },
+    };
+    let mut threat_rows: Vec<ThreatChangeRow> =
+        t.new.iter().map(|r| threat_ref("new", r)).collect();
+    threat_rows.extend(t.gone.iter().map(|r| threat_ref("gone", r)));
+    threat_rows.extend(t.changed.iter().map(|c| ThreatChangeRow {
+        change: "changed".into(),
+        id: c.id.clone(),
+        title: c.title.clone(),
+        severity: String::new(),
+        detail: threat_changes(&c.changes),
+    }));
+    threat_rows.extend(t.reidentified.iter().map(|r| ThreatChangeRow {
+        change: "re-identified".into(),
+        id: r.new_id.clone(),
+        title: r.title.clone(),
+        severity: String::new(),
+        detail: {
+            let mut d = format!("was {} (fingerprint {})", r.old_id, r.fingerprint);
+            if !r.changes.is_empty() {
+                d.push_str("; ");
+                d.push_str(&threat_changes(&r.changes));
+            }
+            d
+        },
+    }));
+    let page = DiffPage {
+        l: layout(format!("Changes · {}", p.name), &a, None),
+        p: ProductHead::new(p, role),
+        from,
+        to,
+        versions: numbers
+            .iter()
+            .map(|v| (v.number, v.number == from, v.number == to))
+            .collect(),
+        empty: diff.is_empty(),
+        ruleset: t
+            .ruleset
+            .as_ref()
+            .map(|r| {
+                format!(
+                    "The rules changed ({} → {}): some threat changes come from the rules, not the model.",
+                    r.old_digest, r.new_digest
+                )
+            })
+            .unwrap_or_default(),
+        model_rows,
+        threat_rows,
+        carried: t
+            .review
+            .carried
+            .iter()
+            .map(|c| {
+                (
+                    c.threat_id.clone(),
+                    c.key.clone(),
+                    json_word(&c.matched_by),
+                    c.needs_confirmation,
+                    c.status.as_str().to_string(),
+                )
+            })
+            .collect(),
+        orphaned: t
+            .review
+            .orphaned
+            .iter()
+            .map(|o| (o.key.clone(), o.status.as_str().to_string(), o.reason.clone()))
+            .collect(),
+        new_unreviewed: t.review.new_unreviewed.clone(),
+    };
+    Ok(views::html(StatusCode::OK, &page))
+}
+
+/// Counts of the reviewed draft, every number from `tmc_review::tally`.
+pub async fn insights(
+    State(state): State<AppState>,
+    Extension(a): Extension<Authz>,
+) -> Result<Response, AppError> {
+    let (p, role) = a.product()?;
+    let cur = service::current(&state, p.id).await?;
+    let Some(t) = cur.reviewed.as_ref().map(tmc_review::tally) else {
+        let page = EmptyInsights {
+            l: layout(format!("Insights · {}", p.name), &a, None),
+            p: ProductHead::new(p, role),
+        };
+        return Ok(views::html(StatusCode::OK, &page));
+    };
+    let page = InsightsPage {
+        l: layout(format!("Insights · {}", p.name), &a, None),
+        p: ProductHead::new(p, role),
+        total: t.total,
+        reviewed: t.reviewed,
+        percent: review::percent_reviewed(&t),
+        unresolved: t.unresolved,
+        needs_confirmation: t.needs_confirmation,
+        orphaned: t.orphaned,
+        suppressed: t.suppressed,
+        by_status: t
+            .by_status
+            .iter()
+            .map(|(s, n)| (s.as_str().to_string(), s.as_str().replace('-', " "), *n))
+            .collect(),
+        unresolved_by_severity: t
+            .unresolved_by_severity
+            .iter()
+            .map(|(s, n)| (s.as_str().to_string(), *n))
+            .collect(),
+        by_severity: t
+            .by_severity
+            .iter()
+            .map(|(s, n)| (s.as_str().to_string(), *n))
+            .collect(),
+        by_stride: t
+            .by_stride
+            .iter()
+            .map(|(s, n)| (s.letter(), s.name().to_string(), *n))
+            .collect(),
+        mitigations_by_status: t
+            .mitigations_by_status
+            .iter()
+            .map(|(s, n)| (s.as_str().to_string(), *n))
+            .collect(),
+        mitigations: t.mitigations,
+        threats_with_done_mitigation: t.threats_with_done_mitigation,
+    };
+    Ok(views::html(StatusCode::OK, &page))
+}
+
+/// The fields of a urlencoded form body in order, repeated names kept (checkbox lists).
+fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
+}
+
+/// `back` is our own filter query; keep only its safe characters.
+fn back_query(back: &str) -> String {
+    let back: String = back
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "=&-_%.+".contains(*c))
+        .collect();
+    if back.is_empty() {
+        back
+    } else {
+        format!("{back}&")
+    }
+}
+
+/// One status and justification for every selected threat (`threat` repeated), recorded as one
+/// write: if any edit is invalid nothing is saved.
+pub async fn decide_bulk(
+    State(state): State<AppState>,
+    Extension(a): Extension<Authz>,
+    body: axum::body::Bytes,
+) -> Result<Response, AppError> {
+    let pid = a.product()?.0.id;
+    let uid = a.user_id().ok_or_else(AppError::unauthenticated)?;
+    let pairs = form_pairs(&body);
+    let threats: BTreeSet<String> = pairs
+        .iter()
+        .filter(|(k, v)| k == "threat" && !v.trim().is_empty())
+        .map(|(_, v)| v.trim().to_string())
+        .collect();
+    if threats.is_empty() {
+        return Err(AppError::bad_request(
+            "threat: select at least one threat with its checkbox",
+        ));
+    }
+    let status_text = field(&pairs, "status").trim();
+    let status = ThreatStatus::parse(status_text).ok_or_else(|| {
+        AppError::bad_request(format!("status: `{status_text}` is not a threat status"))
+    })?;
+    let justification = opt(field(&pairs, "justification"));
+    let edits = threats
+        .iter()
+        .map(|t| Edit::Decide {
+            threat: t.clone(),
+            status,
+            justification: justification.clone(),
+            expires: None,
+        })
+        .collect();
+    service::record_edits(&state, pid, uid, a.username(), edits, None).await?;
+    let back = back_query(field(&pairs, "back"));
+    Ok(see_other(&format!("/p/{pid}/review?{back}notice=bulk")))
+}
+
+/// Adds a manual threat (title, description, element, STRIDE letters repeated, severity).
+pub async fn manual_threat(
+    State(state): State<AppState>,
+    Extension(a): Extension<Authz>,
+    body: axum::body::Bytes,
+) -> Result<Response, AppError> {
+    let pid = a.product()?.0.id;
+    let uid = a.user_id().ok_or_else(AppError::unauthenticated)?;
+    let pairs = form_pairs(&body);
+    let mut stride = Vec::new();
+    for (_, v) in pairs.iter().filter(|(k, _)| k == "stride") {
+        let s = Stride::parse(v).ok_or_else(|| {
+            AppError::bad_request(format!("stride: `{v}` is not a STRIDE letter"))
+        })?;
+        if !stride.contains(&s) {
+            stride.push(s);
+        }
+    }
+    let sev_text = field(&pairs, "severity").trim();
+    let severity = Severity::parse(sev_text).ok_or_else(|| {
+        AppError::bad_request(format!("severity: `{sev_text}` is not a severity"))
+    })?;
+    let edit = Edit::AddManualThreat {
+        id: None,
+        title: field(&pairs, "title").to_string(),
+        description: field(&pairs, "description").to_string(),
+        element: field(&pairs, "element").to_string(),
+        stride,
+        severity,
+    };
+    service::record_edits(&state, pid, uid, a.username(), vec![edit], None).await?;
+    Ok(see_other(&format!("/p/{pid}/review?notice=manual")))
+}
+
+#[derive(Deserialize)]
+pub struct MitigationForm {
+    threat: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    owner: String,
+    #[serde(default)]
+    ticket: String,
+    #[serde(default)]
+    due: String,
+    #[serde(default)]
+    back: String,
+}
+
+/// Adds a new mitigation to a threat (text, status, owner, ticket, due date).
+pub async fn add_mitigation(
+    State(state): State<AppState>,
+    Extension(a): Extension<Authz>,
+    Form(f): Form<MitigationForm>,
+) -> Result<Response, AppError> {
+    let pid = a.product()?.0.id;
+    let uid = a.user_id().ok_or_else(AppError::unauthenticated)?;
+    let status = match opt(&f.status) {
+        Some(s) => Some(MitigationStatus::parse(&s).ok_or_else(|| {
+            AppError::bad_request(format!("status: `{s}` is not a mitigation status"))
+        })?),
+        None => None,
+    };
+    let anchor_id = anchor(&f.threat);
+    let edit = Edit::AddMitigation {
+        threat: f.threat,
+        text: f.text,
+        status,
+        owner: opt(&f.owner),
+        ticket: opt(&f.ticket),
+        due: opt(&f.due),
+    };
+    service::record_edits(&state, pid, uid, a.username(), vec![edit], None).await?;
+    let back = back_query(&f.back);
+    Ok(see_other(&format!(
+        "/p/{pid}/review?{back}notice=mitigation#row-{anchor_id}"
+    )))
 }

@@ -69,6 +69,11 @@ pub const ROUTES: &[RouteSpec] = &[
     page("POST", "/p/{pid}/draft", Product(Developer)),
     page("GET", "/p/{pid}/review", Product(Viewer)),
     page("POST", "/p/{pid}/decide", Product(Reviewer)),
+    page("POST", "/p/{pid}/decide-bulk", Product(Reviewer)),
+    page("POST", "/p/{pid}/manual-threat", Product(Reviewer)),
+    page("POST", "/p/{pid}/mitigation", Product(Reviewer)),
+    page("GET", "/p/{pid}/diff", Product(Viewer)),
+    page("GET", "/p/{pid}/insights", Product(Viewer)),
     page("POST", "/p/{pid}/comment", Product(Reviewer)),
     page("GET", "/p/{pid}/export/{format}", Product(Viewer)),
     page("GET", "/p/{pid}/audit", Product(Admin)),
@@ -94,6 +99,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Product(Reviewer),
     ),
     api("GET", "/api/v1/products/{pid}/check", Product(Viewer)),
+    api("GET", "/api/v1/products/{pid}/diff", Product(Viewer)),
     api("GET", "/api/v1/products/{pid}/comments", Product(Viewer)),
     api("POST", "/api/v1/products/{pid}/comments", Product(Reviewer)),
 ];
@@ -125,6 +131,11 @@ pub(crate) fn build(state: AppState) -> Router {
         .route("/p/{pid}/draft", post(pages::run_draft))
         .route("/p/{pid}/review", get(pages::review))
         .route("/p/{pid}/decide", post(pages::decide))
+        .route("/p/{pid}/decide-bulk", post(pages::decide_bulk))
+        .route("/p/{pid}/manual-threat", post(pages::manual_threat))
+        .route("/p/{pid}/mitigation", post(pages::add_mitigation))
+        .route("/p/{pid}/diff", get(pages::diff_page))
+        .route("/p/{pid}/insights", get(pages::insights))
         .route("/p/{pid}/comment", post(pages::comment))
         .route("/p/{pid}/export/{format}", get(pages::export))
         .route("/p/{pid}/audit", get(pages::audit))
@@ -153,6 +164,7 @@ pub(crate) fn build(state: AppState) -> Router {
                 .post(api::post_decision),
         )
         .route("/api/v1/products/{pid}/check", get(api::check))
+        .route("/api/v1/products/{pid}/diff", get(api::diff))
         .route(
             "/api/v1/products/{pid}/comments",
             get(api::list_comments).post(api::post_comment),

@@ -188,6 +188,12 @@ pub struct ReviewPage {
     pub query: String,
     pub severity_options: Vec<Opt>,
     pub mitigation_options: Vec<Opt>,
+    /// Elements of the current model a manual threat can target: (id, label).
+    pub model_elements: Vec<(String, String)>,
+    /// Threat statuses for the bulk form.
+    pub status_names: Vec<&'static str>,
+    /// (letter, name) for the manual threat form.
+    pub stride_names: Vec<(char, &'static str)>,
 }
 
 #[derive(Template)]
@@ -291,7 +297,6 @@ pub struct DiffPage {
 pub struct InsightsPage {
     pub l: Layout,
     pub p: ProductHead,
-    pub has_draft: bool,
     pub total: usize,
     pub reviewed: usize,
     pub percent: usize,
@@ -308,4 +313,12 @@ pub struct InsightsPage {
     pub mitigations_by_status: Vec<(String, usize)>,
     pub mitigations: usize,
     pub threats_with_done_mitigation: usize,
+}
+
+/// The Insights tab before the first draft.
+#[derive(Template)]
+#[template(path = "insights_empty.html")]
+pub struct EmptyInsights {
+    pub l: Layout,
+    pub p: ProductHead,
 }

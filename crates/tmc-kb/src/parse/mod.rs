@@ -21,7 +21,7 @@ pub const MAX_SOURCE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Bumped when a parser changes what it produces, so re-ingest replaces old chunks even when
 /// the file did not change (the version is part of the content hash).
-pub const PARSER_VERSION: u32 = 1;
+pub const PARSER_VERSION: u32 = 2;
 
 /// What a file turned into.
 #[derive(Debug, Clone, PartialEq)]
