@@ -469,6 +469,20 @@ fn main() {
         .unwrap_or(384);
 
     // 3. Quality.
+    // The in-memory BM25 must rank exactly as FTS5 does on the real corpus too.
+    let cwe_filter = Filter::default().with("kind", &["cwe"]);
+    let (mut same, mut total) = (0usize, 0usize);
+    for q in cwe_desc.iter().chain(&asvs_cwe) {
+        if let (Ok(ours), Ok(theirs)) = (
+            index.search_lexical(&q.text, &cwe_filter, 10),
+            index.search_lexical_fts5(&q.text, &cwe_filter, 10),
+        ) {
+            total += theirs.len();
+            same += theirs.iter().zip(&ours).filter(|(a, b)| a.0 == b.0).count();
+        }
+    }
+    println!("  bm25 in memory vs FTS5's own ranking: {same} of {total} top-10 ranks identical");
+
     println!("\n3. quality (k=10, filter kind=cwe; latency excludes embedding the query)");
     let has_dense = precomputed.is_some();
     let kb = KnowledgeBase::new(

@@ -861,11 +861,16 @@ impl LexicalIndex {
                 let (terms, postings) = (&mut ix.terms, &mut ix.postings);
                 stems.tokens(text, |stem| {
                     len += 1;
-                    let next = terms.len() as u32;
-                    let t = *terms.entry(stem.to_vec()).or_insert_with(|| {
-                        postings.push(Vec::new());
-                        next
-                    });
+                    // Look up by slice first: `entry` would allocate a key for every token.
+                    let t = match terms.get(stem) {
+                        Some(&t) => t,
+                        None => {
+                            let t = terms.len() as u32;
+                            terms.insert(stem.to_vec(), t);
+                            postings.push(Vec::new());
+                            t
+                        }
+                    };
                     doc.push((t, weight));
                 });
             }

@@ -492,7 +492,7 @@ pub async fn diagram_svg(
             (header::CONTENT_TYPE, "image/svg+xml"),
             (
                 header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'unsafe-inline'",
+                "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
             ),
         ],
         svg,

@@ -1,6 +1,7 @@
 //! Browser end-to-end: headless Chromium over WebDriver signs in, creates a product from
 //! `examples/webshop-payments.yaml`, drafts, accepts a threat with a justification, changes
-//! another's severity, exports SARIF and signs out; a developer sees no decision forms and is
+//! another's severity, decides two more in bulk, adds a manual threat, reads the Insights tab,
+//! exports SARIF and signs out; a developer sees no decision forms and is
 //! refused a decision. Needs `TMC_TEST_CHROMEDRIVER` (see `scripts/chromium.sh`); skips without.
 
 mod common;
@@ -292,6 +293,70 @@ fn review_flow_in_a_real_browser() {
         "severity reason shown"
     );
     d.shot("03-review");
+
+    // Bulk: tick the third and fourth rows, one status for both (checkboxes bound to the
+    // bulk form by `form="bulk"`, no script involved).
+    for n in [3, 4] {
+        d.click(&format!(
+            "#threats tbody tr:nth-of-type({n}) input[type=checkbox]"
+        ));
+    }
+    d.click("#bulk-status option[value=mitigated]");
+    d.click("#bulk-submit");
+    d.wait_text("Decisions saved.");
+    let api_draft = h
+        .api(
+            "GET",
+            &format!("/api/v1/products/{pid}/draft"),
+            &h.who("admin"),
+            b"",
+            None,
+        )
+        .json();
+    for n in [2, 3] {
+        assert_eq!(
+            api_draft["threats"][n]["status"],
+            "mitigated",
+            "row {}",
+            n + 1
+        );
+    }
+    assert_ne!(
+        api_draft["threats"][4]["status"], "mitigated",
+        "row 5 untouched"
+    );
+
+    // A manual threat from the form at the end of the Review tab.
+    d.typ("#manual-title", "Refund endpoint replays (e2e)");
+    d.click("#manual-stride-T");
+    d.click("#manual-severity option[value=high]");
+    d.click("#manual-form button[type=submit]");
+    d.wait_text("Manual threat added.");
+    assert!(d.source().contains("Refund endpoint replays (e2e)"));
+
+    // Insights: the counts of the decisions just made.
+    d.click("#tab-insights");
+    let src = d.wait_text("id=\"n-reviewed\"");
+    let t = tmc_review::tally(
+        &serde_json::from_value::<tmc_model::Draft>(
+            h.api(
+                "GET",
+                &format!("/api/v1/products/{pid}/draft"),
+                &h.who("admin"),
+                b"",
+                None,
+            )
+            .json(),
+        )
+        .expect("draft"),
+    );
+    assert!(
+        src.contains(&format!("id=\"n-reviewed\">{}<", t.reviewed)),
+        "insights shows {} reviewed",
+        t.reviewed
+    );
+    d.shot("05-insights");
+    d.go(&format!("{base}/p/{pid}/review"));
 
     // SARIF export with the browser's own session cookie.
     let cookie = format!(

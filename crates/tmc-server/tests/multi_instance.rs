@@ -38,6 +38,8 @@ fn start(pg: &PgSchema) -> Instance {
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .max_idle_connections(0)
+        .max_idle_connections_per_host(0)
         .max_redirects(0)
         .build()
         .into()

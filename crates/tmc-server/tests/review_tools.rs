@@ -396,7 +396,7 @@ fn bulk_decisions_are_all_or_nothing() {
         "unselected threats unchanged"
     );
     let page = h.page("GET", "/p/{pid}/review", &viewer, None, None);
-    assert_escaped("review page", &page.body, "<b>rules", "b>");
+    assert_escaped("review page", &page.body, "<b>rules", "b");
 }
 
 #[test]
@@ -490,6 +490,31 @@ fn manual_threats_and_new_mitigations() {
             assert_eq!(added[k], g[k], "{threat}: {k}");
         }
     }
+    // The same edits over the API (`POST …/decisions`), validated the same way.
+    let edit = json!({"op": "add-manual-threat", "title": "Over the API", "element": element,
+        "stride": ["D"], "severity": "low"});
+    let r = h.api(
+        "POST",
+        "/api/v1/products/{pid}/decisions",
+        &rev,
+        edit.to_string().as_bytes(),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        find(&draft(&h, &viewer), "MANUAL-2")["title"],
+        "Over the API"
+    );
+    let edit = json!({"op": "add-mitigation", "threat": "MANUAL-2", "text": "x", "due": "soon"});
+    let r = h.api(
+        "POST",
+        "/api/v1/products/{pid}/decisions",
+        &rev,
+        edit.to_string().as_bytes(),
+        None,
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.json()["error"]["details"]["field"], "due", "{}", r.body);
     // Viewers may not add either.
     let r = h.form(
         "/p/{pid}/mitigation",
@@ -497,4 +522,25 @@ fn manual_threats_and_new_mitigations() {
         &[("threat", &drafted), ("text", "x")],
     );
     assert_eq!(r.status, 403);
+}
+
+#[test]
+fn openapi_describes_every_api_route() {
+    let doc: Value = serde_json::from_str(tmc_server::api::OPENAPI).expect("openapi.json parses");
+    for r in tmc_server::ROUTES.iter().filter(|r| r.api) {
+        let method = r.method.to_ascii_lowercase();
+        assert!(
+            doc["paths"][r.path][&method].is_object(),
+            "openapi.json lacks {} {}",
+            r.method,
+            r.path
+        );
+    }
+    let ops = &doc["components"]["schemas"]["Edit"]["properties"]["op"]["enum"];
+    for op in ["add-manual-threat", "add-mitigation"] {
+        assert!(
+            ops.as_array().is_some_and(|o| o.iter().any(|x| x == op)),
+            "Edit lists {op}"
+        );
+    }
 }

@@ -127,6 +127,37 @@ fn hostile_text_renders_escaped() {
         review.body.contains("justification"),
         "the justification is shown"
     );
+    // With Graphviz installed the model page shows the SVG diagram; the hostile element
+    // name is escaped inside the SVG too (and the SVG is served with its own strict CSP).
+    if std::process::Command::new("dot")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        assert!(
+            page.body.contains(&format!("src=\"/p/{pid}/diagram.svg\"")),
+            "the model page shows the SVG diagram"
+        );
+        let svg = h.page("GET", &format!("/p/{pid}/diagram.svg"), &admin, None, None);
+        assert_eq!(svg.status, 200, "{}", svg.body);
+        assert_eq!(svg.header("content-type"), Some("image/svg+xml"));
+        assert!(svg.body.contains("<svg"), "an SVG document");
+        assert!(
+            !svg.body.contains("<script"),
+            "the SVG contains a raw <script>"
+        );
+        assert!(
+            svg.body.contains("&lt;script&gt;") || svg.body.contains("&#60;script&#62;"),
+            "the SVG lost the hostile element name"
+        );
+        assert!(
+            svg.header("content-security-policy")
+                .is_some_and(|c| c.starts_with("default-src 'none'")),
+            "the SVG has its own CSP"
+        );
+    } else {
+        eprintln!("SKIPPED SVG escaping: Graphviz `dot` is not installed");
+    }
 }
 
 #[test]

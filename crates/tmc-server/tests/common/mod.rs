@@ -158,9 +158,14 @@ impl Harness {
         let addr = listener.local_addr().expect("addr");
         let state = AppState::new(store.clone(), cfg.clone());
         std::thread::spawn(move || tmc_server::serve_listener(listener, state));
+        // No pooled connections: a kept-alive connection the server closed while idle made a
+        // request fail with "peer disconnected" under load; one connection per request is what
+        // the assertions are about anyway.
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
+            .max_idle_connections(0)
+            .max_idle_connections_per_host(0)
             .build()
             .into();
         let h = Harness {
