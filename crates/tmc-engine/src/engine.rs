@@ -11,7 +11,10 @@ use tmc_model::{
 
 use crate::attrs::{self, Subject, TargetType};
 use crate::facts::Facts;
-use crate::rules::{ControlEffect, GroupBy, Rule, RuleError, load_rule_file};
+use crate::rules::{
+    BuiltinFile, ControlEffect, GroupBy, Rule, RuleError, compile_placed, load_rule_file,
+    parse_rule_file,
+};
 use crate::severity;
 
 include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
@@ -21,21 +24,48 @@ include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
 pub struct RuleSet {
     rules: Vec<Rule>,
     hasher_input: Vec<(String, String)>,
+    /// [`RuleSet::digest`], computed on first use (every draft reports it; hashing the
+    /// built-in files' 260 kB again for each draft of a server showed in profiles).
+    digest: std::sync::OnceLock<String>,
 }
 
 impl RuleSet {
-    /// The rules shipped in `rules/`.
+    /// The rules shipped in `rules/`, as `build.rs` parsed them (no YAML at start-up). Only
+    /// conditions and templates are compiled here, which takes well under a millisecond; a
+    /// file the build could not parse is parsed from its embedded YAML so that its error is
+    /// reported with file:line:column exactly as for any other rule file.
     pub fn builtin() -> Result<RuleSet, Vec<RuleError>> {
+        let parsed: Vec<BuiltinFile> = serde_json::from_str(BUILTIN_RULES_JSON).map_err(|e| {
+            vec![RuleError {
+                file: "rules (embedded by build.rs)".into(),
+                line: e.line() as u64,
+                column: e.column() as u64,
+                rule: None,
+                message: format!("embedded rule data does not load: {e}"),
+            }]
+        })?;
+        let mut parsed = parsed.into_iter();
         let mut set = RuleSet::default();
         for (name, text) in BUILTIN_RULE_FILES {
-            set.add_file(text, &format!("rules/{name}"))?;
+            let file = format!("rules/{name}");
+            let placed = match parsed.next() {
+                Some(BuiltinFile {
+                    name: n,
+                    rules: Some(rules),
+                }) if n == *name => rules,
+                _ => parse_rule_file(text, &file)?,
+            };
+            set.add_rules(compile_placed(placed, &file)?, text, &file)?;
         }
         Ok(set)
     }
 
     /// Adds (or, for an existing id, replaces) the rules of one file.
     pub fn add_file(&mut self, text: &str, file: &str) -> Result<(), Vec<RuleError>> {
-        let rules = load_rule_file(text, file)?;
+        self.add_rules(load_rule_file(text, file)?, text, file)
+    }
+
+    fn add_rules(&mut self, rules: Vec<Rule>, text: &str, file: &str) -> Result<(), Vec<RuleError>> {
         let mut seen: HashMap<&str, &str> = HashMap::new();
         let mut dup = Vec::new();
         for r in &rules {
@@ -65,6 +95,7 @@ impl RuleSet {
             }
         }
         self.hasher_input.push((file.to_string(), text.to_string()));
+        self.digest = std::sync::OnceLock::new();
         Ok(())
     }
 
@@ -86,18 +117,22 @@ impl RuleSet {
 
     /// SHA-256 over the rule files' names and contents, hex, first 16 digits.
     pub fn digest(&self) -> String {
-        let mut h = Sha256::new();
-        for (name, text) in &self.hasher_input {
-            h.update(name.as_bytes());
-            h.update([0]);
-            h.update(text.as_bytes());
-            h.update([0]);
-        }
-        h.finalize()
-            .iter()
-            .take(8)
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        self.digest
+            .get_or_init(|| {
+                let mut h = Sha256::new();
+                for (name, text) in &self.hasher_input {
+                    h.update(name.as_bytes());
+                    h.update([0]);
+                    h.update(text.as_bytes());
+                    h.update([0]);
+                }
+                h.finalize()
+                    .iter()
+                    .take(8)
+                    .map(|b| format!("{b:02x}"))
+                    .collect()
+            })
+            .clone()
     }
 }
 
@@ -120,27 +155,34 @@ pub fn draft(model: &SystemModel, rules: &RuleSet, opts: &DraftOptions) -> Draft
     let mut hits: Vec<Hit> = Vec::new();
     let mut suppressed = Vec::new();
 
+    // Subjects and their target references are the same for every rule of a target type:
+    // build them once, not once per rule (a flow's display name is formatted).
+    let component_subjects: Vec<Subject> = (0..facts.components.len())
+        .filter(|i| facts.components[*i].component.in_scope)
+        .map(Subject::Component)
+        .collect();
+    let flow_subjects: Vec<Subject> = (0..facts.flows.len())
+        .filter(|i| {
+            let f = &facts.flows[*i];
+            facts.components[f.source].component.in_scope
+                || facts.components[f.destination].component.in_scope
+        })
+        .map(Subject::Flow)
+        .collect();
+    let data_subjects: Vec<Subject> = (0..facts.data.len()).map(Subject::Data).collect();
+    let refs = TargetRefs::new(&facts);
+
     for rule in &rules.rules {
-        let subjects: Vec<Subject> = match rule.spec.target {
-            TargetType::Component => (0..facts.components.len())
-                .filter(|i| facts.components[*i].component.in_scope)
-                .map(Subject::Component)
-                .collect(),
-            TargetType::Flow => (0..facts.flows.len())
-                .filter(|i| {
-                    let f = &facts.flows[*i];
-                    facts.components[f.source].component.in_scope
-                        || facts.components[f.destination].component.in_scope
-                })
-                .map(Subject::Flow)
-                .collect(),
-            TargetType::Data => (0..facts.data.len()).map(Subject::Data).collect(),
+        let subjects: &[Subject] = match rule.spec.target {
+            TargetType::Component => &component_subjects,
+            TargetType::Flow => &flow_subjects,
+            TargetType::Data => &data_subjects,
         };
-        for subject in subjects {
+        for &subject in subjects {
             if !attrs::eval(&facts, subject, &rule.when).truthy() {
                 continue;
             }
-            let target = target_ref(&facts, subject);
+            let target = refs.get(subject).clone();
             let id = threat_id(rule, &facts, subject, &target);
             let mut downgrade = None;
             let mut suppress = None;
@@ -254,7 +296,7 @@ pub fn draft(model: &SystemModel, rules: &RuleSet, opts: &DraftOptions) -> Draft
     let mut slots: Vec<Option<Threat>> = threats.into_iter().map(Some).collect();
     let threats: Vec<Threat> = order.into_iter().filter_map(|i| slots[i].take()).collect();
     suppressed.sort_by(|a, b| a.id.cmp(&b.id));
-    let coverage = coverage(&facts, &threats);
+    let coverage = coverage(&facts, &refs, &threats);
     Draft {
         draft_version: DRAFT_VERSION,
         product: model.product.clone(),
@@ -323,6 +365,37 @@ fn target_ref(facts: &Facts, subject: Subject) -> TargetRef {
     }
 }
 
+/// Every subject's [`TargetRef`], built once per draft.
+struct TargetRefs {
+    components: Vec<TargetRef>,
+    flows: Vec<TargetRef>,
+    data: Vec<TargetRef>,
+}
+
+impl TargetRefs {
+    fn new(facts: &Facts) -> TargetRefs {
+        TargetRefs {
+            components: (0..facts.components.len())
+                .map(|i| target_ref(facts, Subject::Component(i)))
+                .collect(),
+            flows: (0..facts.flows.len())
+                .map(|i| target_ref(facts, Subject::Flow(i)))
+                .collect(),
+            data: (0..facts.data.len())
+                .map(|i| target_ref(facts, Subject::Data(i)))
+                .collect(),
+        }
+    }
+
+    fn get(&self, subject: Subject) -> &TargetRef {
+        match subject {
+            Subject::Component(i) => &self.components[i],
+            Subject::Flow(i) => &self.flows[i],
+            Subject::Data(i) => &self.data[i],
+        }
+    }
+}
+
 /// Merges hits of grouped rules that share a key: one threat naming every flow.
 fn group(hits: Vec<Hit>) -> Vec<Threat> {
     let mut out: Vec<Threat> = Vec::new();
@@ -376,9 +449,14 @@ fn merge_overlaps(threats: Vec<Threat>) -> Vec<Threat> {
         h.finish()
     };
     let mut out: Vec<Threat> = Vec::with_capacity(threats.len());
+    // The title words of `out[i]` (see [`title_words`]), computed on first comparison: an
+    // element with many threats compares each new one with all before it, and recomputing
+    // both titles' words for every pair dominated large drafts.
+    let mut words: Vec<Option<TitleWords>> = Vec::with_capacity(threats.len());
     let mut by_targets: HashMap<u64, Vec<usize>> = HashMap::with_capacity(threats.len());
     for t in threats {
         let candidates = by_targets.entry(key_of(&t)).or_default();
+        let mut t_words: Option<TitleWords> = None;
         let dup = candidates.iter().copied().find(|&i| {
             let o = &out[i];
             o.targets.len() == t.targets.len()
@@ -392,11 +470,16 @@ fn merge_overlaps(threats: Vec<Threat>) -> Vec<Threat> {
                     .cwe
                     .iter()
                     .any(|c| t.references.cwe.contains(c))
-                    || similar_titles(o, &t))
+                    || similar_titles(
+                        words[i].get_or_insert_with(|| title_words(o)),
+                        t_words.get_or_insert_with(|| title_words(&t)),
+                    ))
         });
         match dup {
             Some(i) => {
                 let (keep, gone) = if t.severity.score > out[i].severity.score {
+                    // The kept threat's title is `t`'s now; the targets are the same.
+                    words[i] = t_words;
                     (t, std::mem::replace(&mut out[i], placeholder()))
                 } else {
                     (std::mem::replace(&mut out[i], placeholder()), t)
@@ -406,23 +489,35 @@ fn merge_overlaps(threats: Vec<Threat>) -> Vec<Threat> {
             None => {
                 candidates.push(out.len());
                 out.push(t);
+                words.push(t_words);
             }
         }
     }
     out
 }
 
+type TitleWords = std::collections::BTreeSet<String>;
+
+/// The content words of a threat's title once the targets' names are taken out: the sets
+/// [`tmc_model::identity::word_jaccard`] compares, computed once per threat.
+fn title_words(t: &Threat) -> TitleWords {
+    use tmc_model::identity::{normalised_title, words};
+    words(&normalised_title(&t.title, &t.targets))
+}
+
 /// Titles naming the same threat: half their content words shared
-/// ([`tmc_model::identity::word_jaccard`] at `SIMILAR_TITLE_JACCARD`) once the targets' names
-/// are taken out. Word overlap rather than edit distance: two rules' titles about one element
-/// share its name and phrasing ("… taken over through …") without being one threat.
-fn similar_titles(a: &Threat, b: &Threat) -> bool {
-    use tmc_model::identity::{SIMILAR_TITLE_JACCARD, normalised_title, word_jaccard};
-    let (x, y) = (
-        normalised_title(&a.title, &a.targets),
-        normalised_title(&b.title, &b.targets),
-    );
-    word_jaccard(&x, &y) >= SIMILAR_TITLE_JACCARD
+/// ([`tmc_model::identity::word_jaccard`] at `SIMILAR_TITLE_JACCARD`, here over precomputed
+/// word sets) once the targets' names are taken out. Word overlap rather than edit distance:
+/// two rules' titles about one element share its name and phrasing ("… taken over through …")
+/// without being one threat.
+fn similar_titles(x: &TitleWords, y: &TitleWords) -> bool {
+    use tmc_model::identity::SIMILAR_TITLE_JACCARD;
+    if x.is_empty() || y.is_empty() {
+        return false;
+    }
+    let shared = x.intersection(y).count();
+    let union = x.len() + y.len() - shared;
+    shared as f64 / union as f64 >= SIMILAR_TITLE_JACCARD
 }
 
 fn placeholder() -> Threat {
@@ -490,26 +585,35 @@ pub fn applicable(kind: Option<ElementKind>) -> &'static [Stride] {
     Stride::per_element(kind)
 }
 
-fn coverage(facts: &Facts, threats: &[Threat]) -> Vec<CoverageRow> {
-    let mut counts: HashMap<(TargetKind, String), BTreeMap<String, u32>> = HashMap::new();
+fn coverage<'a>(facts: &Facts, refs: &'a TargetRefs, threats: &'a [Threat]) -> Vec<CoverageRow> {
+    // Counted per letter in an array keyed by borrowed ids; the map of letter names is built
+    // once per row (it was a `String` allocation per threat, target and letter).
+    let slot = |s: Stride| Stride::ALL.iter().position(|x| *x == s).unwrap_or(0);
+    let mut counts: HashMap<(TargetKind, &'a str), [u32; 6]> = HashMap::new();
     for t in threats {
         for target in &t.targets {
-            let row = counts.entry((target.kind, target.id.clone())).or_default();
+            let row = counts.entry((target.kind, target.id.as_str())).or_default();
             for s in &t.stride {
-                *row.entry(s.letter().to_string()).or_default() += 1;
+                row[slot(*s)] += 1;
             }
         }
     }
     let mut rows = Vec::new();
-    let mut push = |target: TargetRef, kind: Option<ElementKind>, technology: &str| {
-        let mut c = counts
-            .remove(&(target.kind, target.id.clone()))
+    let mut push = |target: &'a TargetRef, kind: Option<ElementKind>, technology: &str| {
+        let counted = counts
+            .remove(&(target.kind, target.id.as_str()))
             .unwrap_or_default();
+        let mut c: BTreeMap<String, u32> = Stride::ALL
+            .iter()
+            .zip(counted)
+            .filter(|(_, n)| *n > 0)
+            .map(|(s, n)| (s.letter().to_string(), n))
+            .collect();
         for s in applicable(kind) {
             c.entry(s.letter().to_string()).or_default();
         }
         rows.push(CoverageRow {
-            target,
+            target: target.clone(),
             technology: Some(technology.to_string()),
             counts: c,
         });
@@ -517,7 +621,7 @@ fn coverage(facts: &Facts, threats: &[Threat]) -> Vec<CoverageRow> {
     for (i, cf) in facts.components.iter().enumerate() {
         if cf.component.in_scope {
             push(
-                target_ref(facts, Subject::Component(i)),
+                refs.get(Subject::Component(i)),
                 Some(cf.component.kind),
                 cf.component.technology.as_str(),
             );
@@ -526,7 +630,7 @@ fn coverage(facts: &Facts, threats: &[Threat]) -> Vec<CoverageRow> {
     for (i, ff) in facts.flows.iter().enumerate() {
         let to = facts.components[ff.destination].component;
         push(
-            target_ref(facts, Subject::Flow(i)),
+            refs.get(Subject::Flow(i)),
             None,
             to.technology.as_str(),
         );

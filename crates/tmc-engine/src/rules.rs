@@ -1,55 +1,18 @@
 //! Rule files: their YAML shape, loading with file/line/rule-id errors, and compilation of
 //! conditions and templates against the attribute table.
 
-use serde::Deserialize;
-use serde_saphyr::Spanned;
 use tmc_model::{References, Stride};
 
 use crate::attrs::{Attr, AttrType, TargetType};
 use crate::expr::{self, CmpOp, Expr};
 use crate::template::Template;
 
-/// One rule file: `rules: [...]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RuleFile {
-    rules: Vec<Spanned<RuleSpec>>,
-}
+mod spec;
 
-/// A rule as written. Field docs are in docs/rules.md.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RuleSpec {
-    pub id: String,
-    pub title: String,
-    pub stride: Vec<StrideLetter>,
-    pub target: TargetType,
-    pub when: String,
-    pub description: String,
-    /// Base likelihood, 1 (rare) ..= 5 (expected).
-    pub likelihood: u8,
-    /// Base impact, 1 (negligible) ..= 5 (severe).
-    pub impact: u8,
-    #[serde(default)]
-    pub controls: Vec<ControlSpec>,
-    #[serde(default)]
-    pub mitigations: Vec<MitigationSpec>,
-    #[serde(default)]
-    pub references: ReferencesSpec,
-    /// For flow rules: merge threats of this rule that share an endpoint.
-    #[serde(default)]
-    pub group_by: Option<GroupBy>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-pub enum StrideLetter {
-    S,
-    T,
-    R,
-    I,
-    D,
-    E,
-}
+pub use spec::{
+    BuiltinFile, ControlEffect, ControlSpec, GroupBy, MAX_RULE_FILE_BYTES, MitigationSpec,
+    PlacedRule, ReferencesSpec, RuleSpec, StrideLetter, YamlError, parse_yaml,
+};
 
 impl From<StrideLetter> for Stride {
     fn from(s: StrideLetter) -> Stride {
@@ -62,65 +25,6 @@ impl From<StrideLetter> for Stride {
             StrideLetter::E => Stride::ElevationOfPrivilege,
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum GroupBy {
-    Source,
-    Destination,
-}
-
-/// A declared control that removes or weakens the threat.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ControlSpec {
-    pub when: String,
-    pub effect: ControlEffect,
-    /// Why the control matters, shown in the draft.
-    pub note: String,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum ControlEffect {
-    /// The threat is moved to the draft's `suppressed` list.
-    Suppress,
-    /// Likelihood drops by two; the draft names the control.
-    Downgrade,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MitigationSpec {
-    pub id: String,
-    pub text: String,
-    #[serde(default)]
-    pub asvs: Vec<String>,
-    /// When true for the target, the mitigation is reported as implemented.
-    #[serde(default)]
-    pub implemented_when: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReferencesSpec {
-    #[serde(default)]
-    pub cwe: Vec<u32>,
-    #[serde(default)]
-    pub capec: Vec<u32>,
-    #[serde(default)]
-    pub owasp_top10_2021: Vec<String>,
-    #[serde(default)]
-    pub owasp_top10_2025: Vec<String>,
-    #[serde(default)]
-    pub owasp_api_2023: Vec<String>,
-    #[serde(default)]
-    pub owasp_llm_2025: Vec<String>,
-    /// Why a catalogue has no fitting entry (e.g. no CWE describes missing backups); the linter
-    /// accepts a missing mapping only with a reason.
-    #[serde(default)]
-    pub unmapped_reason: Option<String>,
 }
 
 /// A rule ready to run: conditions resolved to attributes.
@@ -151,49 +55,46 @@ pub struct RuleError {
     pub message: String,
 }
 
-/// Largest rule file read; rule files are hand-written.
-pub const MAX_RULE_FILE_BYTES: usize = 2 * 1024 * 1024;
-
 /// Parses and compiles every rule in one file's text.
 pub fn load_rule_file(text: &str, file: &str) -> Result<Vec<Rule>, Vec<RuleError>> {
-    let err = |line, column, rule: Option<&str>, message: String| RuleError {
+    compile_placed(parse_rule_file(text, file)?, file)
+}
+
+/// Parses one file's YAML (size-checked) without compiling its conditions.
+pub fn parse_rule_file(text: &str, file: &str) -> Result<Vec<PlacedRule>, Vec<RuleError>> {
+    let err = |line, column, message: String| RuleError {
         file: file.to_string(),
         line,
         column,
-        rule: rule.map(str::to_string),
+        rule: None,
         message,
     };
     if text.len() > MAX_RULE_FILE_BYTES {
         return Err(vec![err(
             0,
             0,
-            None,
             format!("rule file exceeds {MAX_RULE_FILE_BYTES} bytes"),
         )]);
     }
-    let parsed: RuleFile = serde_saphyr::from_str(text).map_err(|e| {
-        let loc = e.location();
-        let msg = e.without_snippet().to_string();
-        let msg = msg.lines().next().unwrap_or("").to_string();
-        vec![err(
-            loc.map(|l| l.line()).unwrap_or(0),
-            loc.map(|l| l.column()).unwrap_or(0),
-            None,
-            msg,
-        )]
-    })?;
-    let mut rules = Vec::new();
+    parse_yaml(text).map_err(|e| vec![err(e.line, e.column, e.message)])
+}
+
+/// Compiles parsed rules of one file; returns every problem of every rule, each with the
+/// rule's file:line:column and id.
+pub fn compile_placed(placed: Vec<PlacedRule>, file: &str) -> Result<Vec<Rule>, Vec<RuleError>> {
+    let mut rules = Vec::with_capacity(placed.len());
     let mut errors = Vec::new();
-    for spanned in parsed.rules {
-        let line = spanned.referenced.line();
-        let column = spanned.referenced.column();
-        let spec = spanned.value;
-        match compile(spec.clone(), &format!("{file}:{line}")) {
+    for PlacedRule { line, column, spec } in placed {
+        let id = spec.id.clone();
+        match compile(spec, &format!("{file}:{line}")) {
             Ok(r) => rules.push(r),
-            Err(msgs) => errors.extend(
-                msgs.into_iter()
-                    .map(|m| err(line, column, Some(&spec.id), m)),
-            ),
+            Err(msgs) => errors.extend(msgs.into_iter().map(|message| RuleError {
+                file: file.to_string(),
+                line,
+                column,
+                rule: Some(id.clone()),
+                message,
+            })),
         }
     }
     if errors.is_empty() {

@@ -13,6 +13,8 @@ enum Part {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
     parts: Vec<Part>,
+    /// Bytes of literal text, to size the rendered string once.
+    text_len: usize,
 }
 
 impl Template {
@@ -36,25 +38,38 @@ impl Template {
         if !rest.is_empty() {
             parts.push(Part::Text(squash(rest)));
         }
-        Ok(Template { parts })
+        let text_len = parts
+            .iter()
+            .map(|p| match p {
+                Part::Text(t) => t.len(),
+                Part::Attr(_) => 0,
+            })
+            .sum();
+        Ok(Template { parts, text_len })
     }
 
     pub fn render(&self, facts: &Facts, subject: Subject) -> String {
-        let mut out = String::with_capacity(256);
+        let mut out = String::with_capacity(self.text_len + 32 * self.parts.len());
         for p in &self.parts {
             match p {
                 Part::Text(t) => out.push_str(t),
-                Part::Attr(a) => {
-                    let v = attrs::value(facts, subject, *a).render();
-                    if v.contains(['\n', '\r', '\t']) {
-                        out.push_str(&squash(&v));
-                    } else {
-                        out.push_str(&v);
-                    }
-                }
+                Part::Attr(a) => match attrs::value(facts, subject, *a) {
+                    // Names and ids are most placeholders: copy them straight in rather than
+                    // through a rendered `String` per placeholder per threat.
+                    attrs::Value::Str(v) => push_value(&mut out, v),
+                    other => push_value(&mut out, &other.render()),
+                },
             }
         }
         out
+    }
+}
+
+fn push_value(out: &mut String, v: &str) {
+    if v.contains(['\n', '\r', '\t']) {
+        out.push_str(&squash(v));
+    } else {
+        out.push_str(v);
     }
 }
 

@@ -1123,13 +1123,9 @@ mod porter {
                     false
                 }
             }
-            b'n' => {
-                if buf.len() > 3 && buf.ends_with(b"ing") && has_vowel(&buf[..buf.len() - 3]) {
-                    buf.truncate(buf.len() - 3);
-                    true
-                } else {
-                    false
-                }
+            b'n' if buf.len() > 3 && buf.ends_with(b"ing") && has_vowel(&buf[..buf.len() - 3]) => {
+                buf.truncate(buf.len() - 3);
+                true
             }
             _ => false,
         }
