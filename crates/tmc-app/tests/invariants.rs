@@ -151,12 +151,22 @@ fn scan(rel: &str, text: &str) -> Vec<String> {
             continue;
         }
         for (kind, pat) in PATTERNS {
-            if code.contains(pat) && !allowed(rel, *kind) {
+            if contains_word(code, pat) && !allowed(rel, *kind) {
                 out.push(format!("crates/{rel}:{}: {kind:?} ({pat})", n + 1));
             }
         }
     }
     out
+}
+
+/// `pat` in `code` where it starts a word (`std::fs::read`, not `prefs::` or `ureq_like::`).
+fn contains_word(code: &str, pat: &str) -> bool {
+    code.match_indices(pat).any(|(i, _)| {
+        !code[..i]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
 }
 
 fn allowed(rel: &str, kind: Kind) -> bool {
@@ -220,6 +230,12 @@ fn the_scanner_catches_a_planted_violation_with_its_line() {
     // The same lines in an allowed module are fine, and comments never count.
     assert!(scan("tmc-review/src/file.rs", "let _ = std::fs::read(\"y\");").is_empty());
     assert!(scan("tmc-model/src/lib.rs", "// std::fs::read is not used here").is_empty());
+    // Only whole words: `refs::` is not `fs::`.
+    assert!(scan("tmc-model/src/lib.rs", "use crate::refs::Thing;").is_empty());
+    assert_eq!(
+        scan("tmc-model/src/lib.rs", "let _ = fs::read(p);").len(),
+        1
+    );
 }
 
 /// ARCHITECTURE.md's code map lists crates so that "dependencies point down this list only": a

@@ -477,7 +477,16 @@ fn write_draft(
         std::fs::write(path, render(f)?).with_context(|| format!("writing {}", path.display()))?;
     }
     if out.is_none() && out_dir.is_none() {
-        print!("{}", render(format.unwrap_or(DraftFormat::Md))?);
+        // `tmc draft … | head` closes the pipe early: that is the reader's choice, not an error.
+        let text = render(format.unwrap_or(DraftFormat::Md))?;
+        let mut stdout = std::io::stdout().lock();
+        match stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush())
+        {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            other => other.context("writing the draft to stdout")?,
+        }
     } else if !quiet {
         let crit = draft
             .threats

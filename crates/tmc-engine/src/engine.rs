@@ -23,6 +23,8 @@ include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     rules: Vec<Rule>,
+    /// Position of each rule id in `rules` (replacing by id was a scan per added rule).
+    positions: HashMap<String, usize>,
     hasher_input: Vec<(String, String)>,
     /// [`RuleSet::digest`], computed on first use (every draft reports it; hashing the
     /// built-in files' 260 kB again for each draft of a server showed in profiles).
@@ -65,7 +67,12 @@ impl RuleSet {
         self.add_rules(load_rule_file(text, file)?, text, file)
     }
 
-    fn add_rules(&mut self, rules: Vec<Rule>, text: &str, file: &str) -> Result<(), Vec<RuleError>> {
+    fn add_rules(
+        &mut self,
+        rules: Vec<Rule>,
+        text: &str,
+        file: &str,
+    ) -> Result<(), Vec<RuleError>> {
         let mut seen: HashMap<&str, &str> = HashMap::new();
         let mut dup = Vec::new();
         for r in &rules {
@@ -88,9 +95,10 @@ impl RuleSet {
             return Err(dup);
         }
         for r in rules {
-            if let Some(existing) = self.rules.iter_mut().find(|e| e.spec.id == r.spec.id) {
-                *existing = r;
+            if let Some(&i) = self.positions.get(&r.spec.id) {
+                self.rules[i] = r;
             } else {
+                self.positions.insert(r.spec.id.clone(), self.rules.len());
                 self.rules.push(r);
             }
         }
@@ -104,7 +112,7 @@ impl RuleSet {
     }
 
     pub fn get(&self, id: &str) -> Option<&Rule> {
-        self.rules.iter().find(|r| r.spec.id == id)
+        self.positions.get(id).and_then(|&i| self.rules.get(i))
     }
 
     pub fn len(&self) -> usize {
@@ -629,11 +637,50 @@ fn coverage<'a>(facts: &Facts, refs: &'a TargetRefs, threats: &'a [Threat]) -> V
     }
     for (i, ff) in facts.flows.iter().enumerate() {
         let to = facts.components[ff.destination].component;
-        push(
-            refs.get(Subject::Flow(i)),
-            None,
-            to.technology.as_str(),
-        );
+        push(refs.get(Subject::Flow(i)), None, to.technology.as_str());
     }
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The rules `build.rs` parsed at build time are exactly the rules the YAML of the same
+    /// files gives at run time: same specs, positions, compiled conditions and digest.
+    #[test]
+    fn build_time_rules_equal_yaml_rules() {
+        let built = RuleSet::builtin().unwrap();
+        let mut yaml = RuleSet::default();
+        for (name, text) in BUILTIN_RULE_FILES {
+            yaml.add_file(text, &format!("rules/{name}")).unwrap();
+        }
+        assert_eq!(built.len(), yaml.len());
+        assert_eq!(format!("{:?}", built.rules), format!("{:?}", yaml.rules));
+        assert_eq!(built.digest(), yaml.digest());
+        let parsed: Vec<BuiltinFile> = serde_json::from_str(BUILTIN_RULES_JSON).unwrap();
+        assert_eq!(parsed.len(), BUILTIN_RULE_FILES.len());
+        assert!(
+            parsed.iter().all(|f| f.rules.is_some()),
+            "a file fell back to YAML"
+        );
+    }
+
+    /// Replacing a rule by id keeps its position and `get` finds the replacement.
+    #[test]
+    fn same_id_replaces_in_place() {
+        let mut set = RuleSet::builtin().unwrap();
+        let first = set.rules()[0].spec.clone();
+        let digest = set.digest();
+        let text = format!(
+            "rules:\n  - id: {}\n    title: Replaced\n    stride: [T]\n    target: {}\n    when: \"true\"\n    description: d\n    likelihood: 1\n    impact: 1\n",
+            first.id,
+            format!("{:?}", first.target).to_lowercase()
+        );
+        set.add_file(&text, "org/replace.yaml").unwrap();
+        assert_eq!(set.rules()[0].spec.title, "Replaced");
+        assert_eq!(set.get(&first.id).unwrap().origin, "org/replace.yaml:2");
+        assert_ne!(set.digest(), digest, "the digest covers the added file");
+    }
 }

@@ -108,6 +108,30 @@ pub fn compile_placed(placed: Vec<PlacedRule>, file: &str) -> Result<Vec<Rule>, 
 pub fn compile(spec: RuleSpec, origin: &str) -> Result<Rule, Vec<String>> {
     let mut problems = Vec::new();
     let target = spec.target;
+    // Parsed once: the provenance attribute list and the compiled condition both come from it.
+    let mut when_attrs: Vec<(String, Attr)> = Vec::new();
+    let when = match expr::parse(&spec.when) {
+        Ok(parsed) => {
+            for p in parsed.paths() {
+                if let Some((a, _)) = Attr::resolve(p, target)
+                    && !when_attrs.iter().any(|(n, _)| n == p)
+                {
+                    when_attrs.push((p.clone(), a));
+                }
+            }
+            match compile_parsed(parsed, target) {
+                Ok(e) => Some(e),
+                Err(m) => {
+                    problems.push(format!("when: {m}"));
+                    None
+                }
+            }
+        }
+        Err(e) => {
+            problems.push(format!("when: {e} in `{}`", spec.when.trim()));
+            None
+        }
+    };
     let mut cond = |what: &str, text: &str| -> Option<Expr<Attr>> {
         match compile_condition(text, target) {
             Ok(e) => Some(e),
@@ -117,7 +141,6 @@ pub fn compile(spec: RuleSpec, origin: &str) -> Result<Rule, Vec<String>> {
             }
         }
     };
-    let when = cond("when", &spec.when);
     let controls: Vec<_> = spec
         .controls
         .iter()
@@ -181,16 +204,6 @@ pub fn compile(spec: RuleSpec, origin: &str) -> Result<Rule, Vec<String>> {
                 owasp_llm_2025: r.owasp_llm_2025.clone(),
             };
             let stride = spec.stride.iter().map(|s| Stride::from(*s)).collect();
-            let mut when_attrs: Vec<(String, Attr)> = Vec::new();
-            if let Ok(parsed) = expr::parse(&spec.when) {
-                for p in parsed.paths() {
-                    if let Some((a, _)) = Attr::resolve(p, target)
-                        && !when_attrs.iter().any(|(n, _)| n == p)
-                    {
-                        when_attrs.push((p.clone(), a));
-                    }
-                }
-            }
             Ok(Rule {
                 when_attrs,
                 origin: origin.to_string(),
@@ -219,6 +232,11 @@ fn valid_rule_id(id: &str) -> bool {
 /// so that `component.technology == "databse"` is an error, not a rule that never fires.
 pub fn compile_condition(text: &str, target: TargetType) -> Result<Expr<Attr>, String> {
     let parsed = expr::parse(text).map_err(|e| format!("{e} in `{}`", text.trim()))?;
+    compile_parsed(parsed, target)
+}
+
+/// [`compile_condition`] after parsing: literal checks, then path resolution.
+fn compile_parsed(parsed: Expr<String>, target: TargetType) -> Result<Expr<Attr>, String> {
     check_literals(&parsed, target)?;
     parsed.map_paths(&mut |p: String| {
         Attr::resolve(&p, target)
