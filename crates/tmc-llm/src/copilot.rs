@@ -205,6 +205,41 @@ pub(crate) const FRAMING_TOKENS: usize = 64;
 /// Smallest answer worth asking for: a handful of threats in JSON.
 pub(crate) const MIN_ANSWER_TOKENS: usize = 256;
 
+/// Turns `req` into the repair round: the first answer (at most 8 000 characters) and the
+/// repair request are appended, and with a context window the answer is capped to what is
+/// left. Returns whether an answer of `min_answer` tokens still fits (always, without a window).
+/// The copilot and the critic repair the same way.
+pub(crate) fn prepare_repair(
+    req: &mut ChatRequest,
+    first_answer: &str,
+    repair: String,
+    context_window: Option<usize>,
+    max_tokens: u32,
+    min_answer: usize,
+) -> bool {
+    req.messages.push(Message {
+        role: Role::Assistant,
+        content: first_answer.chars().take(8_000).collect(),
+    });
+    req.messages.push(Message {
+        role: Role::User,
+        content: repair,
+    });
+    let Some(window) = context_window else {
+        return true;
+    };
+    let need = fitted_tokens(&req.system)
+        + req
+            .messages
+            .iter()
+            .map(|m| fitted_tokens(&m.content))
+            .sum::<usize>()
+        + FRAMING_TOKENS;
+    let room = window.saturating_sub(need);
+    req.max_tokens = max_tokens.min(u32::try_from(room).unwrap_or(u32::MAX));
+    room >= min_answer
+}
+
 /// Our token estimate is characters / 4; tokenizers of small models and JSON-heavy text run
 /// denser, so a prompt is counted at 5/4 of the estimate when fitting a context window.
 pub(crate) fn fitted_tokens(text: &str) -> usize {
@@ -370,29 +405,14 @@ fn run_chunk(
             .join("\n"),
     );
     let repair = redactor.redact(&prompts.render("repair.md", &ev)?, &keep);
-    req.messages.push(Message {
-        role: Role::Assistant,
-        content: first.text.chars().take(8_000).collect(),
-    });
-    req.messages.push(Message {
-        role: Role::User,
-        content: repair,
-    });
-    let repair_fits = match opts.context_window {
-        None => true,
-        Some(window) => {
-            let need = fitted_tokens(&req.system)
-                + req
-                    .messages
-                    .iter()
-                    .map(|m| fitted_tokens(&m.content))
-                    .sum::<usize>()
-                + FRAMING_TOKENS;
-            let room = window.saturating_sub(need);
-            req.max_tokens = max_tokens.min(u32::try_from(room).unwrap_or(u32::MAX));
-            room >= MIN_ANSWER_TOKENS.min(max_tokens as usize)
-        }
-    };
+    let repair_fits = prepare_repair(
+        &mut req,
+        &first.text,
+        repair,
+        opts.context_window,
+        max_tokens,
+        MIN_ANSWER_TOKENS.min(max_tokens as usize),
+    );
     let second = if !repair_fits {
         res.warnings.push(format!(
             "{label}: repair round skipped: the first answer and the errors would not fit the context window"

@@ -882,31 +882,14 @@ fn run_batch(
     let mut ev = BTreeMap::new();
     ev.insert("errors", errors.join("\n"));
     let repair = redactor.redact(&prompts.render("critic-repair.md", &ev)?, &keep);
-    req.messages.push(Message {
-        role: Role::Assistant,
-        content: first.text.chars().take(8_000).collect(),
-    });
-    req.messages.push(Message {
-        role: Role::User,
-        content: repair,
-    });
-    let repair_fits = match opts.context_window {
-        None => true,
-        Some(window) => {
-            let need = fitted_tokens(&req.system)
-                + req
-                    .messages
-                    .iter()
-                    .map(|m| fitted_tokens(&m.content))
-                    .sum::<usize>()
-                + FRAMING_TOKENS;
-            let room = window.saturating_sub(need);
-            req.max_tokens = batch
-                .max_tokens
-                .min(u32::try_from(room).unwrap_or(u32::MAX));
-            room >= answer_need(1, batch.max_tokens)
-        }
-    };
+    let repair_fits = crate::copilot::prepare_repair(
+        &mut req,
+        &first.text,
+        repair,
+        opts.context_window,
+        batch.max_tokens,
+        answer_need(1, batch.max_tokens),
+    );
     let second = if !repair_fits {
         res.warnings.push(format!(
             "{label}: critic repair round skipped: the first answer and the errors would not fit the context window"
