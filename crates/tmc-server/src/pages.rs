@@ -401,9 +401,7 @@ async fn product_page(
             page.mermaid = tmc_export::diagram::to_mermaid(m);
         }
         let name = |id: &str| {
-            m.components
-                .iter()
-                .find(|c| c.id == id)
+            m.component(id)
                 .map(|c| c.name.clone())
                 .unwrap_or_else(|| id.to_string())
         };
