@@ -9,8 +9,6 @@ use anyhow::{Context, Result};
 use clap::Args;
 use tmc_export::{ExportOptions, Format};
 
-use crate::Exit;
-
 #[derive(Args)]
 pub struct ExportArgs {
     /// Draft JSON written by `tmc draft --format json`.
@@ -36,13 +34,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
         (None, None) => anyhow::bail!("the draft names no model file; pass --model FILE"),
     };
     let model_bytes = crate::read_bounded(&model_path, tmc_dsl::MAX_MODEL_BYTES)?;
-    let (parsed, _) = match tmc_dsl::load_checked(&model_bytes, &model_path.display().to_string()) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("{e}");
-            return Err(Exit(1).into());
-        }
-    };
+    let parsed = crate::rules_cmd::parse_checked(&model_path, &model_bytes)?;
     let svg = args.to == "svg";
     let format = if svg {
         Format::Dot

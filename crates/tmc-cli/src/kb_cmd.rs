@@ -168,10 +168,7 @@ pub fn reviewed_pairs(
         let l = crate::review_cmd::load(&target, rules)?;
         let review = crate::review_cmd::default_review_path(&model);
         let file = tmc_review::ReviewFile::open(&review)?;
-        let mut draft = l.drafted.clone();
-        let mut ctx = tmc_review::ApplyContext::from_model(&l.model, Some(l.hash.clone()));
-        ctx.file = Some(review.display().to_string());
-        tmc_review::apply(&mut draft, &file.decisions, &ctx);
+        let (draft, _) = crate::review_cmd::reviewed(&l, &file.decisions, &review);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let abs = std::path::absolute(&model).unwrap_or_else(|_| model.clone());
         let slug: String = abs

@@ -307,7 +307,7 @@ fn run(cli: Cli) -> Result<()> {
                 None => None,
             };
             let set = rules.load(&loaded.config)?;
-            let model = rules_cmd::load_model(&file)?;
+            let (model, model_bytes) = rules_cmd::load_model_and_bytes(&file)?;
             let kb = match kb {
                 true => Some(kb_cmd::open_for_draft(
                     &data_dir,
@@ -330,10 +330,9 @@ fn run(cli: Cli) -> Result<()> {
             req.critic = !llm.no_critic;
             let decisions = review_cmd::draft_review(&file, review.as_deref(), no_review)?;
             if let Some((path, decisions)) = &decisions {
-                let bytes = read_bounded(&file, tmc_dsl::MAX_MODEL_BYTES)?;
                 let mut ctx = tmc_review::ApplyContext::from_model(
                     &model,
-                    Some(tmc_review::model_hash(&bytes)),
+                    Some(tmc_review::model_hash(&model_bytes)),
                 );
                 ctx.file = Some(path.display().to_string());
                 req.review = Some((decisions, ctx));

@@ -250,20 +250,10 @@ pub struct Loaded {
     pub drafted: Draft,
 }
 
-fn load_model_bytes(path: &Path, bytes: &[u8]) -> Result<tmc_dsl::ParsedModel> {
-    match tmc_dsl::load_checked(bytes, &path.display().to_string()) {
-        Ok((parsed, _)) => Ok(parsed),
-        Err(e) => {
-            eprintln!("{e}");
-            Err(Exit(1).into())
-        }
-    }
-}
-
 /// Loads the model and drafts it with the rules (or reads the saved draft).
 pub fn load(t: &Target, rules: &tmc_engine::RuleSet) -> Result<Loaded> {
     let bytes = crate::read_bounded(&t.model, tmc_dsl::MAX_MODEL_BYTES)?;
-    let parsed = load_model_bytes(&t.model, &bytes)?;
+    let parsed = crate::rules_cmd::parse_checked(&t.model, &bytes)?;
     let drafted = match &t.draft {
         Some(p) => {
             let b = crate::read_bounded(p, 64 * 1024 * 1024)?;
@@ -287,7 +277,11 @@ fn draft_rules(model: &SystemModel, rules: &tmc_engine::RuleSet, path: &Path) ->
 }
 
 /// Applies `decisions` to a copy of the drafted threats.
-fn reviewed(l: &Loaded, decisions: &Decisions, file: &Path) -> (Draft, tmc_review::ApplyReport) {
+pub fn reviewed(
+    l: &Loaded,
+    decisions: &Decisions,
+    file: &Path,
+) -> (Draft, tmc_review::ApplyReport) {
     let mut draft = l.drafted.clone();
     let mut ctx = ApplyContext::from_model(&l.model, Some(l.hash.clone()));
     ctx.file = Some(file.display().to_string());
@@ -989,7 +983,7 @@ pub fn diff(args: DiffArgs, rules: &tmc_engine::RuleSet) -> Result<()> {
             ));
         }
     };
-    let old = load_model_bytes(&args.old, &old_bytes)?;
+    let old = crate::rules_cmd::parse_checked(&args.old, &old_bytes)?;
     let mut old_draft = draft_rules(&old.model, rules, &args.old)?;
     // The old version's own decisions, so status changes in the diff are real changes: the
     // decisions file beside the old model, or at the same revision.

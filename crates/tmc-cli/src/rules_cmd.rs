@@ -219,9 +219,20 @@ fn run_tests(set: &RuleSet, paths: &[PathBuf]) -> Result<()> {
 }
 
 pub fn load_model(path: &Path) -> Result<tmc_model::SystemModel> {
+    Ok(load_model_and_bytes(path)?.0)
+}
+
+/// The model and the bytes it was read from (for its hash), reading the file once.
+pub fn load_model_and_bytes(path: &Path) -> Result<(tmc_model::SystemModel, Vec<u8>)> {
     let bytes = read_bounded(path, tmc_dsl::MAX_MODEL_BYTES)?;
-    match tmc_dsl::load_checked(&bytes, &path.display().to_string()) {
-        Ok((parsed, _warnings)) => Ok(parsed.model),
+    Ok((parse_checked(path, &bytes)?.model, bytes))
+}
+
+/// Parses and validates model bytes read from `path`; errors are printed with their places
+/// and end the command with exit 1.
+pub fn parse_checked(path: &Path, bytes: &[u8]) -> Result<tmc_dsl::ParsedModel> {
+    match tmc_dsl::load_checked(bytes, &path.display().to_string()) {
+        Ok((parsed, _warnings)) => Ok(parsed),
         Err(e) => {
             eprintln!("{e}");
             Err(Exit(1).into())
